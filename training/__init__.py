@@ -1,0 +1,1 @@
+"""ViT, data sets and the trainer for the rope-blocks experiments."""

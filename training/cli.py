@@ -11,7 +11,10 @@ import sys
 
 # name -> (module with a `main(argv) -> int`, one-line help)
 SUBCOMMANDS = {
+    "prove": ("theory.prove", "run the symbolic and numeric proofs T1..T10 and write results/theorems.json"),
     "check": ("rope_blocks.check", "table of every family and block size: relative property, orthogonality, fast vs dense"),
+    "train": ("training.main", "train one ViT (accepts the seed's command-line flags verbatim)"),
+    "zoo": ("training.zoo", "train and compare the model zoo on a data set (digits offline)"),
 }
 
 

@@ -1,0 +1,208 @@
+"""The interface every encoding family implements, and the input checks they share.
+
+An encoding rotates queries and keys by R(p) = blockdiag_b R_b(p), one k x k block per
+group of k head dims; head dims past the last whole block pass through unrotated.
+Subclasses supply the per-block maths three ways:
+
+* ``_context(pos)`` + ``_rotate_blocks(xb, ctx)``: the fast path used in training,
+* ``_block_rotations(pos)``: the dense k x k blocks, computed independently (reference path),
+* ``_block_generators(dtype)``: the skew-symmetric generators, for families defined by them.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return value
+
+
+def embed_blocks(blocks: torch.Tensor, dim: int, fill: float) -> torch.Tensor:
+    """(..., nb, k, k) blocks -> (..., dim, dim) block-diagonal matrix.
+
+    Dims past the last block get ``fill`` on the diagonal: 1 for rotations (they pass
+    through), 0 for generators.
+    """
+    *lead, nb, k, _ = blocks.shape
+    out = blocks.new_zeros(*lead, dim, dim)
+    for b in range(nb):
+        out[..., b * k:(b + 1) * k, b * k:(b + 1) * k] = blocks[..., b, :, :]
+    rest = torch.arange(nb * k, dim, device=blocks.device)
+    out[..., rest, rest] = fill
+    return out
+
+
+def reference_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 stays float64 (for exact references); anything else computes in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+class RotaryEncoding(nn.Module):
+    """Base class: checks inputs, runs the fast path in float32 and assembles dense matrices.
+
+    Args:
+        head_dim: D, the per-head width of q and k.
+        num_heads: H.
+        n_axes: number of position coordinates (1 token index, 2 image grid, 3 video/volume).
+        block_size: k, the size of the rotation blocks.
+    """
+
+    family: str = ""
+
+    def __init__(self, head_dim: int, num_heads: int, n_axes: int, block_size: int):
+        super().__init__()
+        self.head_dim = _check_int("head_dim", head_dim, 1)
+        self.num_heads = _check_int("num_heads", num_heads, 1)
+        self.n_axes = _check_int("n_axes", n_axes, 1)
+        self.block_size = _check_int("block_size", block_size, 2)
+        if block_size > head_dim:
+            raise ValueError(
+                f"block_size={block_size} is larger than head_dim={head_dim}; "
+                f"use a block_size between 2 and {head_dim} (block_size={head_dim} rotates the whole head)."
+            )
+        self.num_blocks = head_dim // block_size
+        # Head dims covered by blocks; the remaining head_dim - block_dims pass through.
+        self.block_dims = self.num_blocks * block_size
+
+    # ------------------------------------------------------------------ what subclasses define
+    @property
+    def relative(self) -> bool:
+        """What the theory says: does R(x)^T R(y) = R(y - x) hold for this configuration?"""
+        raise NotImplementedError
+
+    @property
+    def rotated_dims(self) -> int:
+        """How many head dims the rotation can move (the rest are left as they are)."""
+        raise NotImplementedError
+
+    def _context(self, pos: torch.Tensor):
+        raise NotImplementedError
+
+    def _rotate_blocks(self, xb: torch.Tensor, ctx) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _block_rotations(self, pos: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _block_generators(self, dtype: torch.dtype) -> torch.Tensor:
+        raise ValueError(
+            f"the '{self.family}' family is not defined by generators, so it has none; "
+            "use rotation(pos) for its dense matrices."
+        )
+
+    # ------------------------------------------------------------------ public interface
+    def forward(self, q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotate queries and keys.
+
+        Args:
+            q, k: (B, H, N, D) with H = num_heads, D = head_dim.
+            pos: (N, n_axes) positions of the N tokens (shared by the batch).
+        Returns:
+            (q', k'), same shapes and dtypes as q and k.
+        """
+        self._check_qk(q, k)
+        pos = self._check_pos(pos, n_tokens=q.shape[-2], device=q.device)
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            ctx = self._context(pos.to(reference_dtype(q.dtype)))
+            return self._apply(q, ctx), self._apply(k, ctx)
+
+    def rotate(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """Rotate one (B, H, N, D) tensor (e.g. keys of a cross-attention) by R(pos)."""
+        self._check_qk(x, x)
+        pos = self._check_pos(pos, n_tokens=x.shape[-2], device=x.device)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._apply(x, self._context(pos.to(reference_dtype(x.dtype))))
+
+    def rotation(self, pos: torch.Tensor) -> torch.Tensor:
+        """Dense reference: (H, N, D, D) matrices R(pos), in float64 when pos is float64."""
+        pos = self._check_pos(pos, n_tokens=None, device=self._device())
+        pos = pos.to(reference_dtype(pos.dtype))
+        with torch.autocast(device_type=pos.device.type, enabled=False):
+            blocks = self._block_rotations(pos)
+        dense = embed_blocks(blocks, self.head_dim, fill=1.0)
+        return dense.expand(self.num_heads, *dense.shape[1:])
+
+    def generators(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(H, n_axes, D, D) skew-symmetric A_a with R(p) = exp(sum_a p_a A_a)."""
+        blocks = self._block_generators(reference_dtype(dtype))
+        dense = embed_blocks(blocks, self.head_dim, fill=0.0)
+        return dense.expand(self.num_heads, *dense.shape[1:])
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of the learned rotation parameters, to keep out of weight decay."""
+        return {name for name, _ in self.named_parameters()}
+
+    def extra_repr(self) -> str:
+        return (
+            f"head_dim={self.head_dim}, num_heads={self.num_heads}, n_axes={self.n_axes}, "
+            f"block_size={self.block_size}, rotated_dims={self.rotated_dims}, relative={self.relative}"
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _device(self) -> torch.device:
+        tensor = next(iter(self.parameters()), None)
+        if tensor is None:
+            tensor = next(iter(self.buffers()), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
+
+    def _apply(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        work = torch.promote_types(x.dtype, torch.float32)
+        xb = x[..., : self.block_dims].to(work).unflatten(-1, (self.num_blocks, self.block_size))
+        rotated = self._rotate_blocks(xb, ctx).flatten(-2).to(x.dtype)
+        if self.block_dims == self.head_dim:
+            return rotated
+        return torch.cat((rotated, x[..., self.block_dims:]), dim=-1)
+
+    def _check_qk(self, q, k) -> None:
+        for name, t in (("q", q), ("k", k)):
+            if not isinstance(t, torch.Tensor):
+                raise ValueError(f"{name} must be a torch.Tensor of shape (B, H, N, D), got {type(t).__name__}.")
+            if not t.is_floating_point():
+                raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype}.")
+        if q.dim() != 4:
+            raise ValueError(
+                f"q and k must have shape (B, H, N, D) = (batch, heads, tokens, head_dim); got q of shape "
+                f"{tuple(q.shape)}. Reshape to (B, num_heads, N, head_dim) before the encoding."
+            )
+        if q.shape != k.shape or q.dtype != k.dtype:
+            raise ValueError(
+                f"q and k must have the same shape and dtype; got q {tuple(q.shape)} {q.dtype} "
+                f"and k {tuple(k.shape)} {k.dtype}."
+            )
+        _, h, _, d = q.shape
+        if h != self.num_heads or d != self.head_dim:
+            raise ValueError(
+                f"q has {h} heads of width {d}, but this encoding was built for num_heads={self.num_heads}, "
+                f"head_dim={self.head_dim}; build it with the attention's num_heads and head_dim."
+            )
+
+    def _check_pos(self, pos, n_tokens: int | None, device: torch.device) -> torch.Tensor:
+        if not isinstance(pos, torch.Tensor):
+            raise ValueError(f"pos must be a torch.Tensor of shape (N, n_axes={self.n_axes}), got {type(pos).__name__}.")
+        if pos.dim() != 2:
+            raise ValueError(
+                f"pos must have shape (N, n_axes) = (N, {self.n_axes}); got shape {tuple(pos.shape)}. "
+                "Positions are shared by the batch: pass one (N, n_axes) tensor, not one per example."
+            )
+        if pos.shape[1] != self.n_axes:
+            raise ValueError(
+                f"pos has {pos.shape[1]} coordinates per token but this encoding was built with "
+                f"n_axes={self.n_axes}; pass (N, {self.n_axes}) positions or build with n_axes={pos.shape[1]}."
+            )
+        if n_tokens is not None and pos.shape[0] != n_tokens:
+            raise ValueError(
+                f"pos has {pos.shape[0]} positions but q and k have N={n_tokens} tokens; pass one position "
+                "per token (leave out tokens such as a class token that should not be rotated)."
+            )
+        if pos.is_complex() or pos.dtype == torch.bool:
+            raise ValueError(f"pos must hold real numbers, got dtype {pos.dtype}.")
+        if not pos.is_floating_point():
+            pos = pos.to(torch.float32)
+        if not torch.isfinite(pos).all():
+            raise ValueError("pos holds NaN or infinite values; positions must be finite numbers.")
+        return pos.to(device)

@@ -1,0 +1,209 @@
+"""Families with commuting generators: rotation planes inside k x k blocks.
+
+Every block b rotates its planes i = 0..p-1 by angles phi_bi(pos) = pos . omega_bi in a basis
+Q_b, so its generators A_a = Q_b diag(omega_bia J) Q_b^T commute and the encoding is
+relative (theory T1, T4). The families differ only in k, the number of planes p, the basis
+and the frequencies:
+
+========== ===== ================ ============================= ==================
+family     k     planes per block basis Q                       frequencies
+========== ===== ================ ============================= ==================
+axial      2     1                I                             fixed, axial
+mixed      2     1                I                             learned, mixed
+givens     any   1 (plane (m,n))  permutation moving (m,n) first fixed, axial
+commuting  any   floor(k/2)       fixed or learned SO(k)        fixed or learned
+========== ===== ================ ============================= ==================
+
+The fast path never forms a matrix: y = Q^T x (one k x k product per block, none when Q = I),
+rotate pairs of y by cos/sin, x' = Q y. The dense reference builds Q diag(R(phi)) Q^T.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import RotaryEncoding, _check_int
+from .basis import BASES, BASIS_INITS, Basis
+from .frequencies import DESIGNS, Frequencies
+
+FREQS = ("fixed", "learned")
+
+
+def plane_blocks(diag: float, a: torch.Tensor, b: torch.Tensor, k: int) -> torch.Tensor:
+    """(..., p) -> (..., k, k): [[a, -b], [b, a]] on the pairs (2i, 2i+1), ``diag`` elsewhere.
+
+    With (a, b) = (cos, sin) and diag 1 it is a rotation; with (0, omega) and diag 0 its generator.
+    """
+    p = a.shape[-1]
+    out = torch.zeros(*a.shape[:-1], k, k, dtype=a.dtype, device=a.device)
+    idx = torch.arange(2 * p, k, device=a.device)
+    out[..., idx, idx] = diag
+    for i in range(p):
+        j = 2 * i
+        out[..., j, j] = a[..., i]
+        out[..., j + 1, j + 1] = a[..., i]
+        out[..., j + 1, j] = b[..., i]
+        out[..., j, j + 1] = -b[..., i]
+    return out
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.")
+
+
+def _check_base(base) -> float:
+    if isinstance(base, bool) or not isinstance(base, (int, float)) or not (base > 0) or base == float("inf"):
+        raise ValueError(f"base must be a positive finite number (the frequency base, e.g. 100), got {base!r}.")
+    return float(base)
+
+
+class PlanarRotation(RotaryEncoding):
+    """Shared engine of the commuting families (see the module docstring)."""
+
+    def __init__(self, head_dim: int, num_heads: int, n_axes: int, block_size: int, *, planes_per_block: int,
+                 design: str, base: float, learned_freqs: bool, per_head: bool, basis: str = "fixed",
+                 basis_init: str = "random", permutation: tuple[int, ...] | None = None):
+        super().__init__(head_dim, num_heads, n_axes, block_size)
+        if design == "axial" and self.num_blocks < n_axes:
+            raise ValueError(
+                f"the axial design gives each of the n_axes={n_axes} axes its own blocks, but head_dim={head_dim} "
+                f"holds only {self.num_blocks} block(s) of {block_size} dims; use head_dim >= {block_size * n_axes}, "
+                "a smaller block_size, or design='mixed'."
+            )
+        self.planes_per_block = planes_per_block
+        self.freqs = Frequencies(num_heads, self.num_blocks, planes_per_block, n_axes, design=design,
+                                 base=_check_base(base), learned=learned_freqs, per_head=per_head)
+        self.basis = Basis(num_heads if per_head else 1, self.num_blocks, block_size, kind=basis, init=basis_init,
+                           permutation=permutation)
+
+    @property
+    def relative(self) -> bool:
+        return True
+
+    @property
+    def rotated_dims(self) -> int:
+        return 2 * self.planes_per_block * self.num_blocks
+
+    def _context(self, pos):
+        phi = self.freqs.angles(pos)
+        return torch.cos(phi), torch.sin(phi), self.basis.matrix(pos.dtype)
+
+    def _rotate_blocks(self, xb, ctx):
+        cos, sin, q = ctx
+        y = self.basis.to_planes(xb, q)
+        pairs = 2 * self.planes_per_block
+        y0, y1 = y[..., :pairs].unflatten(-1, (self.planes_per_block, 2)).unbind(-1)
+        turned = torch.stack((y0 * cos - y1 * sin, y0 * sin + y1 * cos), dim=-1).flatten(-2)
+        if pairs < self.block_size:
+            turned = torch.cat((turned, y[..., pairs:]), dim=-1)
+        return self.basis.from_planes(turned, q)
+
+    def _in_basis(self, blocks: torch.Tensor) -> torch.Tensor:
+        """Q M Q^T for blocks M of shape (H or 1, X, nb, k, k)."""
+        q = self.basis.matrix(blocks.dtype)
+        if q is None:
+            return blocks
+        q = q.unsqueeze(1)
+        return q @ blocks @ q.transpose(-1, -2)
+
+    def _block_rotations(self, pos):
+        phi = self.freqs.angles(pos)
+        return self._in_basis(plane_blocks(1.0, torch.cos(phi), torch.sin(phi), self.block_size))
+
+    def _block_generators(self, dtype):
+        omega = self.freqs().to(dtype).movedim(-1, 1)  # (H or 1, n_axes, nb, p)
+        return self._in_basis(plane_blocks(0.0, torch.zeros_like(omega), omega, self.block_size))
+
+
+class AxialRoPE(PlanarRotation):
+    """RoPE-Axial: 2x2 blocks, fixed frequencies, head dims split across the axes.
+
+    With n_axes=1 it is 1D RoPE on the token index (e.g. the raster index of a patch grid).
+    """
+
+    family = "axial"
+
+    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 2, *, base: float = 100.0):
+        _require_2x2("axial", block_size)
+        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=1, design="axial", base=base,
+                         learned_freqs=False, per_head=False)
+
+
+class MixedRoPE(PlanarRotation):
+    """RoPE-Mixed: 2x2 blocks, learned frequencies, every plane's angle a linear function of all axes."""
+
+    family = "mixed"
+
+    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 2, *, base: float = 10.0,
+                 per_head: bool = True):
+        _require_2x2("mixed", block_size)
+        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=1, design="mixed", base=base,
+                         learned_freqs=True, per_head=per_head)
+
+
+class GivensRoPE(PlanarRotation):
+    """The seed's k x k Givens block: only the plane (m, n) of each block rotates.
+
+    Relative (its generators theta_b J_mn commute), but it rotates 2 of every k dims.
+    """
+
+    family = "givens"
+
+    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 3, *,
+                 plane: tuple[int, int] = (0, 1), base: float = 100.0):
+        m, n = _check_plane(plane, block_size)
+        order = (m, n) + tuple(i for i in range(block_size) if i not in (m, n))
+        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=1, design="axial", base=base,
+                         learned_freqs=False, per_head=False, permutation=order)
+        self.plane = (m, n)
+
+
+class CommutingRoPE(PlanarRotation):
+    """k x k blocks with floor(k/2) commuting rotation planes in an orthogonal basis Q per block.
+
+    Args:
+        design: "axial" (each block follows one axis) or "mixed" (every plane follows all axes).
+        basis: "fixed" (Q = I), "stiefel" (geoopt; train with RiemannianAdam), "cayley" or "matrix_exp".
+        freqs: "fixed" or "learned"; default fixed for the axial design, learned for mixed
+            (as RoPE-Axial and RoPE-Mixed).
+        base: frequency base; default 100 for axial, 10 for mixed.
+        per_head: separate basis and frequencies per head (True) or one set shared by all heads.
+        basis_init: learned bases start at a random rotation ("random") or at I ("identity").
+    """
+
+    family = "commuting"
+
+    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 4, *,
+                 design: str = "axial", basis: str = "cayley", freqs: str | None = None, base: float | None = None,
+                 per_head: bool = True, basis_init: str = "random"):
+        _check_choice("design", design, DESIGNS)
+        _check_choice("basis", basis, BASES)
+        _check_choice("basis_init", basis_init, BASIS_INITS)
+        freqs = freqs if freqs is not None else ("fixed" if design == "axial" else "learned")
+        _check_choice("freqs", freqs, FREQS)
+        base = base if base is not None else (100.0 if design == "axial" else 10.0)
+        _check_int("block_size", block_size, 2)
+        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=block_size // 2, design=design,
+                         base=base, learned_freqs=freqs == "learned", per_head=per_head, basis=basis,
+                         basis_init=basis_init)
+        self.design, self.basis_kind, self.freqs_kind = design, basis, freqs
+
+
+def _require_2x2(family: str, block_size) -> None:
+    if block_size != 2:
+        raise ValueError(
+            f"the '{family}' family uses 2x2 blocks only, got block_size={block_size!r}; "
+            "use family='commuting' (or 'givens', 'liere') for k x k blocks."
+        )
+
+
+def _check_plane(plane, block_size) -> tuple[int, int]:
+    _check_int("block_size", block_size, 2)
+    ok = (isinstance(plane, (tuple, list)) and len(plane) == 2
+          and all(isinstance(i, int) and not isinstance(i, bool) for i in plane))
+    if not ok or not 0 <= plane[0] < plane[1] < block_size:
+        raise ValueError(
+            f"plane={plane!r} is not a plane of a {block_size}x{block_size} block; "
+            f"pass two dims (m, n) with 0 <= m < n < {block_size}, e.g. plane=(0, 1)."
+        )
+    return int(plane[0]), int(plane[1])

@@ -109,14 +109,14 @@ class RotaryEncoding(nn.Module):
         pos = self._check_pos(pos, n_tokens=q.shape[-2], device=q.device)
         with torch.autocast(device_type=q.device.type, enabled=False):
             ctx = self._context(pos.to(reference_dtype(q.dtype)))
-            return self._apply(q, ctx), self._apply(k, ctx)
+            return self._rotate(q, ctx), self._rotate(k, ctx)
 
     def rotate(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Rotate one (B, H, N, D) tensor (e.g. keys of a cross-attention) by R(pos)."""
         self._check_qk(x, x)
         pos = self._check_pos(pos, n_tokens=x.shape[-2], device=x.device)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            return self._apply(x, self._context(pos.to(reference_dtype(x.dtype))))
+            return self._rotate(x, self._context(pos.to(reference_dtype(x.dtype))))
 
     def rotation(self, pos: torch.Tensor) -> torch.Tensor:
         """Dense reference: (H, N, D, D) matrices R(pos), in float64 when pos is float64."""
@@ -150,7 +150,7 @@ class RotaryEncoding(nn.Module):
             tensor = next(iter(self.buffers()), None)
         return tensor.device if tensor is not None else torch.device("cpu")
 
-    def _apply(self, x: torch.Tensor, ctx) -> torch.Tensor:
+    def _rotate(self, x: torch.Tensor, ctx) -> torch.Tensor:
         work = torch.promote_types(x.dtype, torch.float32)
         xb = x[..., : self.block_dims].to(work).unflatten(-1, (self.num_blocks, self.block_size))
         rotated = self._rotate_blocks(xb, ctx).flatten(-2).to(x.dtype)

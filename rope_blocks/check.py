@@ -47,11 +47,13 @@ def measure(family: str, options: dict, k: int, n_axes: int, head_dim: int, num_
     }
 
 
-def table(head_dim: int, num_heads: int, seed: int) -> tuple[list[str], bool]:
+def table(head_dim: int, num_heads: int, seed: int, labels=None) -> tuple[list[str], bool]:
     header = f"{'family':<16} {'k':>2}  " + "  ".join(f"{'n=' + str(n) + ' theory, measured':<22}" for n in AXES)
     header += f"  {'orthogonality':>13}  {'fast-dense':>10}  agree"
     lines, all_agree = [header, "-" * len(header)], True
     for label, family, options, ks in ROWS:
+        if labels and label not in labels and family not in labels:
+            continue
         for k in ks:
             cells, orth, fast, ok = [], 0.0, 0.0, True
             for n in AXES:
@@ -74,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-dim", type=int, default=24, help="head width D (default 24: k = 2, 3, 4, 6, 8 divide it)")
     parser.add_argument("--num-heads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--families", nargs="+", metavar="NAME", choices=sorted({r[0] for r in ROWS} | {r[1] for r in ROWS}),
+                        help="only these rows (a family, or a family/design label); default: all")
     args = parser.parse_args(argv)
     if args.head_dim < 8 * len(AXES):
         parser.error(f"--head-dim must be at least {8 * len(AXES)} so that every axis gets an 8 x 8 block")
-    lines, ok = table(args.head_dim, args.num_heads, args.seed)
+    lines, ok = table(args.head_dim, args.num_heads, args.seed, args.families)
     print("\n".join(lines))
     print(f"\nrelative: error <= {RELATIVE_TOL:g}; not relative: error > {VIOLATION_TOL:g}. Positions uniform in "
           "[-16, 16]^n (liere: [-1, 1]^n, its normalised convention); errors in float64.")

@@ -26,7 +26,7 @@ def family_options(family: str) -> dict[str, object]:
 
 def _family_class(family) -> type[RotaryEncoding]:
     if family not in _CLASSES:
-        close = difflib.get_close_matches(str(family), FAMILIES, n=1)
+        close = difflib.get_close_matches(str(family).lower(), FAMILIES, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         raise ValueError(f"unknown family {family!r}.{hint} The families are: {', '.join(FAMILIES)}.")
     return _CLASSES[family]

@@ -38,6 +38,8 @@ def enc2d(family="commuting", **options):
     ({"family": "givens", "block_size": 3, "plane": (2, 1)}, r"0 <= m < n < 3"),
     ({"family": "axial", "base": -10}, r"base must be a positive finite number"),
     ({"family": "liere", "init_scale": 0.0}, r"init_scale must be a positive finite number"),
+    ({"family": "liere", "per_head": "yes"}, r"per_head must be True or False, got 'yes'"),
+    ({"family": "mixed", "per_head": 1}, r"per_head must be True or False"),
     ({"family": "axial", "n_axes": 0}, r"n_axes must be >= 1"),
     ({"family": "axial", "head_dim": 1}, r"block_size=2 is larger than head_dim=1"),
     ({"family": "axial", "num_heads": "4"}, r"num_heads must be an integer"),

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from .base import RotaryEncoding
+from .base import RotaryEncoding, _check_bool
 
 
 class LieRE(RotaryEncoding):
@@ -36,7 +36,7 @@ class LieRE(RotaryEncoding):
                 or init_scale <= 0:
             raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}.")
         k = block_size
-        heads = num_heads if per_head else 1
+        heads = num_heads if _check_bool("per_head", per_head) else 1
         rows, cols = torch.triu_indices(k, k, offset=1)
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)

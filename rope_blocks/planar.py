@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import RotaryEncoding, _check_int
+from .base import RotaryEncoding, _check_bool, _check_int
 from .basis import BASES, BASIS_INITS, Basis
 from .frequencies import DESIGNS, Frequencies
 
@@ -72,7 +72,8 @@ class PlanarRotation(RotaryEncoding):
             )
         self.planes_per_block = planes_per_block
         self.freqs = Frequencies(num_heads, self.num_blocks, planes_per_block, n_axes, design=design,
-                                 base=_check_base(base), learned=learned_freqs, per_head=per_head)
+                                 base=_check_base(base), learned=learned_freqs,
+                                 per_head=_check_bool("per_head", per_head))
         self.basis = Basis(num_heads if per_head else 1, self.num_blocks, block_size, kind=basis, init=basis_init,
                            permutation=permutation)
 

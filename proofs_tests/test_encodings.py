@@ -183,3 +183,19 @@ def test_autocast_does_not_change_float32_results():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         auto = enc(q, q, pos)[0]
     assert auto.dtype == torch.float32 and torch.equal(plain, auto)
+
+
+@pytest.mark.parametrize("family,k,options", [
+    ("commuting", 4, {"basis": "cayley", "design": "mixed"}), ("commuting", 3, {"basis": "stiefel"}),
+    ("givens", 3, {"plane": (1, 2)}), ("axial", 2, {}), ("liere", 4, {}), ("weighted", 3, {}),
+])
+def test_logit_equivalent_path_keeps_every_dot_product(family, k, options):
+    enc = make(family, k, 2, options)
+    q = torch.rand(2, HEADS, 9, HEAD_DIM) * 2 - 1
+    kk = torch.rand(2, HEADS, 9, HEAD_DIM) * 2 - 1
+    pos = torch.cartesian_prod(torch.arange(3.0), torch.arange(3.0)) / 3
+    q1, k1 = enc(q, kk, pos)
+    q2, k2 = enc(q, kk, pos, for_logits=True)
+    assert torch.allclose(q1 @ k1.transpose(-1, -2), q2 @ k2.transpose(-1, -2), atol=1e-5)
+    if family in ("commuting", "givens"):  # a real basis: the vectors themselves differ
+        assert not torch.allclose(q1, q2, atol=1e-3)

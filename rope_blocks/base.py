@@ -92,6 +92,10 @@ class RotaryEncoding(nn.Module):
     def _rotate_blocks(self, xb: torch.Tensor, ctx) -> torch.Tensor:
         raise NotImplementedError
 
+    def _rotate_blocks_for_logits(self, xb: torch.Tensor, ctx) -> torch.Tensor:
+        """The rotated blocks in any orthogonal basis of the family's choosing; by default R x itself."""
+        return self._rotate_blocks(xb, ctx)
+
     def _block_rotations(self, pos: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -102,12 +106,17 @@ class RotaryEncoding(nn.Module):
         )
 
     # ------------------------------------------------------------------ public interface
-    def forward(self, q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor,
+                for_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate queries and keys.
 
         Args:
             q, k: (B, H, N, D) with H = num_heads, D = head_dim.
             pos: (N, n_axes) positions of the N tokens (shared by the batch).
+            for_logits: return q', k' in the blocks' plane basis instead (Q^T R q rather than R q).
+                Every dot product q'_i . k'_j is the same, so dot-product attention is unchanged,
+                and a learned basis costs one k x k map per block fewer (theory T5). Use it only
+                when q' and k' meet nothing but each other's dot products.
         Returns:
             (q', k'), same shapes and dtypes as q and k.
         """
@@ -115,7 +124,7 @@ class RotaryEncoding(nn.Module):
         pos = self._check_pos(pos, n_tokens=q.shape[-2], device=q.device)
         with torch.autocast(device_type=q.device.type, enabled=False):
             ctx = self._context(pos.to(reference_dtype(q.dtype)))
-            return self._rotate(q, ctx), self._rotate(k, ctx)
+            return self._rotate(q, ctx, for_logits), self._rotate(k, ctx, for_logits)
 
     def rotate(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Rotate one (B, H, N, D) tensor (e.g. keys of a cross-attention) by R(pos)."""
@@ -156,10 +165,11 @@ class RotaryEncoding(nn.Module):
             tensor = next(iter(self.buffers()), None)
         return tensor.device if tensor is not None else torch.device("cpu")
 
-    def _rotate(self, x: torch.Tensor, ctx) -> torch.Tensor:
+    def _rotate(self, x: torch.Tensor, ctx, for_logits: bool = False) -> torch.Tensor:
         work = torch.promote_types(x.dtype, torch.float32)
         xb = x[..., : self.block_dims].to(work).unflatten(-1, (self.num_blocks, self.block_size))
-        rotated = self._rotate_blocks(xb, ctx).flatten(-2).to(x.dtype)
+        rotate_blocks = self._rotate_blocks_for_logits if for_logits else self._rotate_blocks
+        rotated = rotate_blocks(xb, ctx).flatten(-2).to(x.dtype)
         if self.block_dims == self.head_dim:
             return rotated
         return torch.cat((rotated, x[..., self.block_dims:]), dim=-1)

@@ -89,7 +89,8 @@ class PlanarRotation(RotaryEncoding):
         phi = self.freqs.angles(pos)
         return torch.cos(phi), torch.sin(phi), self.basis.matrix(pos.dtype)
 
-    def _rotate_blocks(self, xb, ctx):
+    def _rotate_blocks_for_logits(self, xb, ctx):
+        """P(phi) Q^T x: the rotation seen in the plane basis, without the map back."""
         cos, sin, q = ctx
         y = self.basis.to_planes(xb, q)
         pairs = 2 * self.planes_per_block
@@ -97,7 +98,10 @@ class PlanarRotation(RotaryEncoding):
         turned = torch.stack((y0 * cos - y1 * sin, y0 * sin + y1 * cos), dim=-1).flatten(-2)
         if pairs < self.block_size:
             turned = torch.cat((turned, y[..., pairs:]), dim=-1)
-        return self.basis.from_planes(turned, q)
+        return turned
+
+    def _rotate_blocks(self, xb, ctx):
+        return self.basis.from_planes(self._rotate_blocks_for_logits(xb, ctx), ctx[2])
 
     def _in_basis(self, blocks: torch.Tensor) -> torch.Tensor:
         """Q M Q^T for blocks M of shape (H or 1, X, nb, k, k)."""

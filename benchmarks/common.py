@@ -1,0 +1,107 @@
+"""What every benchmark shares: honest timing, memory, and a result file that says how it was made."""
+from __future__ import annotations
+
+import datetime
+import json
+import pathlib
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import time
+
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def device_slug(device: torch.device) -> str:
+    """A file-name tag: 'cpu' or e.g. 'nvidia-h100-80gb-hbm3'."""
+    if device.type != "cuda":
+        return "cpu"
+    return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower()).strip("-")
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return out.stdout.strip() + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def provenance(device: torch.device, module: str, argv: list[str]) -> dict:
+    return {
+        "command": shlex.join(["python", "-m", module, *argv]),
+        "commit": commit(),
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_result(name: str, device: torch.device, payload: dict, out_dir: pathlib.Path, module: str,
+                 argv: list[str]) -> pathlib.Path:
+    """results/bench/<device>-<name>.json, written atomically, with the command, commit, device and date."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{device_slug(device)}-{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({**provenance(device, module, argv), **payload}, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn, device: torch.device, warmup: int, reps: int) -> float:
+    """Median wall time of fn(), with the device synchronised around every call."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def memory_bytes(step, forward, device: torch.device) -> int:
+    """Memory a training step needs beyond its inputs.
+
+    CUDA: the allocator's peak during step(). CPU has no such counter, so there it is the
+    activation footprint of forward(): its outputs plus the tensors autograd saves for the
+    backward pass (each storage counted once).
+    """
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    storages = {}
+
+    def keep(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        outputs = forward()
+    for t in outputs:
+        keep(t)
+    return sum(storages.values())

@@ -1,0 +1,39 @@
+"""The benchmark scripts run end to end at tiny sizes (no timing is asserted)."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from benchmarks import bench_encodings
+from benchmarks.common import write_result
+
+
+def test_bench_encodings_smoke(tmp_path):
+    shapes = {"tiny": (2, 2, 9, 8)}
+    rows = bench_encodings.run(shapes, torch.device("cpu"), torch.float32, warmup=0, reps=1,
+                               block_sizes=(2, 4, "D"), log=lambda line: None)
+    labels = {r["label"] for r in rows}
+    assert labels == set(bench_encodings.LABELS)
+    first = rows[0]
+    assert first["label"] == "axial" and first["time_ratio"] == 1.0 and first["memory_ratio"] == 1.0
+    assert all(r["seconds"] > 0 and r["memory_bytes"] > 0 for r in rows)
+    # k = D = 8 leaves one block, too few for an axial design over 2 axes: givens has no such row
+    assert not any(r["label"] == "givens" and r["k"] == 8 for r in rows)
+    assert any(r["label"] == "commuting/cayley" and r["k"] == 8 for r in rows)
+    assert "| commuting/logits |" in bench_encodings.table(rows)
+    path = write_result("encodings", torch.device("cpu"), {"rows": rows}, tmp_path, "benchmarks.bench_encodings", [])
+    saved = json.loads(path.read_text())
+    assert path.name == "cpu-encodings.json"
+    assert saved["rows"] == rows and {"command", "commit", "device", "torch", "date"} <= set(saved)
+
+
+def test_exp_baselines_compute_the_same_rotation():
+    torch.manual_seed(0)
+    enc = bench_encodings.make_case("commuting/cayley", 4, 2, 8)
+    q = torch.randn(2, 2, 9, 8)
+    pos = bench_encodings.grid_positions(9)
+    expected = enc(q, q, pos)[0]
+    for dense in (True, False):
+        got = bench_encodings.ExpBaseline(enc, dense=dense)(q, q, pos)[0]
+        assert torch.allclose(got, expected, atol=1e-5)

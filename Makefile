@@ -3,9 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/rope-blocks
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test check prove
+.PHONY: setup demo test check prove zoo bench bench-gpu
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
@@ -14,11 +15,29 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The main job on the offline default: the proofs, the family table, the quick digits comparison.
 demo: setup
-	$(VENV)/bin/rope-blocks check
+	$(CLI) prove
+	$(CLI) check
+	$(CLI) zoo --dataset digits --quick
+	@printf '\ndemo done: theorems in results/theorems.json, quick digits results under runs/zoo-quick/\n'
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
 check: setup
-	$(VENV)/bin/rope-blocks check
+	$(CLI) check
+
+prove: setup
+	$(CLI) prove
+
+zoo: setup
+	$(CLI) zoo --dataset digits
+
+# CPU benchmarks at a reduced batch (ratios, not absolute numbers, are what they report).
+bench: setup
+	$(PY) -m benchmarks.bench_encodings --batch 8 --reps 3 --warmup 1
+	$(PY) -m benchmarks.bench_train --batch 8 --reps 2 --warmup 1
+
+bench-gpu: setup
+	bash benchmarks/gpu.sh

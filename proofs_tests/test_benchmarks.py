@@ -37,3 +37,19 @@ def test_exp_baselines_compute_the_same_rotation():
     for dense in (True, False):
         got = bench_encodings.ExpBaseline(enc, dense=dense)(q, q, pos)[0]
         assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_bench_train_smoke():
+    from benchmarks import bench_train
+
+    seed = bench_train.suites("seed")
+    assert len(seed) == 11 and seed[0] == "vit_no_rope_cifar10"
+    rows = [bench_train.measure(name, torch.device("cpu"), batch=1, amp=False, compile_=False, warmup=0, reps=1)
+            for name in ("vit_rope_2D_axial_2x2_cifar10", "vit_commuting_axial_rope_2D_4x4_cifar10")]
+    for row in rows:
+        assert row["images_per_second"] > 0 and row["flops_per_image"] > 1e6 and row["mfu"] is None
+        assert any("scaled_dot_product" in k for k in row["sdpa_kernels"])
+    assert "| vit_commuting_axial_rope_2D_4x4_cifar10 | no |" in bench_train.table(rows)
+    assert bench_train.projected_seconds(rows, seed, compile_=False) is None  # not every seed model measured
+    rates = [{"model": m, "compile": False, "images_per_second": 1000.0} for m in seed]
+    assert bench_train.projected_seconds(rates, seed, compile_=False) == 11 * 25 * 50_000 / 1000.0

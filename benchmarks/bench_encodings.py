@@ -14,7 +14,7 @@ and ``commuting/logits`` is the commuting path that skips the map back out of th
 which dot-product attention cannot tell apart (theory T5).
 
     python -m benchmarks.bench_encodings                 # CPU, the full shapes
-    python -m benchmarks.bench_encodings --batch 8       # CPU, quicker (what `make bench` runs)
+    python -m benchmarks.bench_encodings --batch 8 --reps 3 --warmup 1   # CPU, `make bench`
     python -m benchmarks.bench_encodings --device cuda   # GPU, bf16 inputs
 """
 from __future__ import annotations

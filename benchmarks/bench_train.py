@@ -9,13 +9,14 @@ rates: the projected wall time of the seed's whole comparison (its 11 models x 2
 images) on this one device.
 
     python -m benchmarks.bench_train                           # CPU, batch 64
-    python -m benchmarks.bench_train --batch 8 --reps 2         # CPU, quicker (what `make bench` runs)
+    python -m benchmarks.bench_train --models seed --batch 2 --reps 1 --warmup 0   # CPU, `make bench`
     python -m benchmarks.bench_train --device cuda              # GPU: eager and compiled, bf16
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import pathlib
 import re
 import sys
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.manual_seed(0)
             row = measure(name, device, args.batch, amp, compile_, args.warmup + (3 if compile_ else 0), args.reps)
             rows.append(row)
+            gc.collect()  # each model's activations are large: return them before building the next
             print(f"{name:<44} compile={compile_!s:<5} {row['images_per_second']:9.1f} img/s  "
                   f"{row['memory_bytes'] / 2**20:8.0f} MiB", flush=True)
     seed_models = suites("seed")

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import pathlib
 import sys
 
 import torch
 
 import rope_blocks as rb
 
-from .common import ROOT, median_seconds, memory_bytes, write_result
+from .common import add_run_arguments, median_seconds, memory_bytes, run_device, write_result
 
 SHAPES = {"seed": (64, 4, 1024, 32), "vit_b": (64, 12, 197, 64)}
 BLOCK_SIZES = (2, 3, 4, 6, 8, 16, "D")
@@ -150,20 +149,9 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--batch", type=int, default=64, help="B for both shapes (default 64, as the seed)")
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
+    add_run_arguments(parser, batch=64)
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is visible; run on a GPU machine or use --device cpu")
-    if args.batch < 1 or args.reps < 1 or args.warmup < 0:
-        parser.error("--batch and --reps must be >= 1 and --warmup >= 0")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = run_device(args, parser)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     shapes = {name: (args.batch, *shape[1:]) for name, shape in SHAPES.items()}
     torch.manual_seed(0)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import pathlib
 import re
 import sys
 
@@ -28,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from training import main as trainer
 from training import models
 
-from .common import ROOT, median_seconds, memory_bytes, write_result
+from .common import add_run_arguments, median_seconds, memory_bytes, run_device, write_result
 
 SEED_EPOCHS, SEED_IMAGES = 25, 50_000
 # Dense bf16 peak FLOP/s by device name (the vendors' data sheets, without sparsity).
@@ -131,23 +130,12 @@ def suites(which: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--batch", type=int, default=64)
+    add_run_arguments(parser, batch=64)
     parser.add_argument("--models", choices=("seed", "matched", "all"), default="all")
     parser.add_argument("--compile", choices=("off", "on", "both"), default=None,
                         help="torch.compile the model (default: both on CUDA, off on CPU)")
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is visible; run on a GPU machine or use --device cpu")
-    if args.batch < 1 or args.reps < 1 or args.warmup < 0:
-        parser.error("--batch and --reps must be >= 1 and --warmup >= 0")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = run_device(args, parser)
     compile_modes = {"off": [False], "on": [True], "both": [False, True]}[
         args.compile or ("both" if device.type == "cuda" else "off")]
     amp = device.type == "cuda"

@@ -1,6 +1,7 @@
 """What every benchmark shares: honest timing, memory, and a result file that says how it was made."""
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import pathlib
@@ -105,3 +106,25 @@ def memory_bytes(step, forward, device: torch.device) -> int:
     for t in outputs:
         keep(t)
     return sum(storages.values())
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
+    """The options every benchmark takes: where it runs, how long it measures, where it writes."""
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--batch", type=int, default=batch)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
+
+
+def run_device(args: argparse.Namespace, parser: argparse.ArgumentParser) -> torch.device:
+    """Check the options of ``add_run_arguments`` and set the device up."""
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda but no CUDA device is visible; run on a GPU machine or use --device cpu")
+    if args.batch < 1 or args.reps < 1 or args.warmup < 0:
+        parser.error("--batch and --reps must be >= 1 and --warmup >= 0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return device

@@ -28,6 +28,17 @@ def _check_bool(name: str, value) -> bool:
     return value
 
 
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.")
+
+
+def _check_positive(name: str, value, what: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number{what}, got {value!r}.")
+    return float(value)
+
+
 def embed_blocks(blocks: torch.Tensor, dim: int, fill: float) -> torch.Tensor:
     """(..., nb, k, k) blocks -> (..., dim, dim) block-diagonal matrix.
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import _check_positive
+
 DESIGNS = ("axial", "mixed")
 
 
@@ -52,6 +54,7 @@ class Frequencies(nn.Module):
         super().__init__()
         self.design = design
         heads = num_heads if per_head else 1
+        base = _check_positive("base", base, " (the frequency base, e.g. 100)")
         mags = axial_magnitudes(num_blocks, planes_per_block, n_axes, base)
         onehot = nn.functional.one_hot(block_axes(num_blocks, n_axes), n_axes).to(torch.float64)
         if design == "axial":

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from .base import RotaryEncoding, _check_bool
+from .base import RotaryEncoding, _check_bool, _check_positive
 
 
 class LieRE(RotaryEncoding):
@@ -32,9 +32,7 @@ class LieRE(RotaryEncoding):
     def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 4, *,
                  per_head: bool = True, init_scale: float = 1.0):
         super().__init__(head_dim, num_heads, n_axes, block_size)
-        if isinstance(init_scale, bool) or not isinstance(init_scale, (int, float)) or not math.isfinite(init_scale) \
-                or init_scale <= 0:
-            raise ValueError(f"init_scale must be a positive finite number, got {init_scale!r}.")
+        init_scale = _check_positive("init_scale", init_scale)
         k = block_size
         heads = num_heads if _check_bool("per_head", per_head) else 1
         rows, cols = torch.triu_indices(k, k, offset=1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import RotaryEncoding, _check_bool, _check_int
+from .base import RotaryEncoding, _check_bool, _check_choice, _check_int
 from .basis import BASES, BASIS_INITS, Basis
 from .frequencies import DESIGNS, Frequencies
 
@@ -46,17 +46,6 @@ def plane_blocks(diag: float, a: torch.Tensor, b: torch.Tensor, k: int) -> torch
     return out
 
 
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, choices))}.")
-
-
-def _check_base(base) -> float:
-    if isinstance(base, bool) or not isinstance(base, (int, float)) or not (base > 0) or base == float("inf"):
-        raise ValueError(f"base must be a positive finite number (the frequency base, e.g. 100), got {base!r}.")
-    return float(base)
-
-
 class PlanarRotation(RotaryEncoding):
     """Shared engine of the commuting families (see the module docstring)."""
 
@@ -72,7 +61,7 @@ class PlanarRotation(RotaryEncoding):
             )
         self.planes_per_block = planes_per_block
         self.freqs = Frequencies(num_heads, self.num_blocks, planes_per_block, n_axes, design=design,
-                                 base=_check_base(base), learned=learned_freqs,
+                                 base=base, learned=learned_freqs,
                                  per_head=_check_bool("per_head", per_head))
         self.basis = Basis(num_heads if per_head else 1, self.num_blocks, block_size, kind=basis, init=basis_init,
                            permutation=permutation)

@@ -14,7 +14,6 @@ import torch
 
 from .base import RotaryEncoding
 from .frequencies import Frequencies
-from .planar import _check_base
 
 
 class WeightedRoPE(RotaryEncoding):
@@ -29,7 +28,7 @@ class WeightedRoPE(RotaryEncoding):
                 f"each of the n_axes={n_axes} axes needs its own block, but head_dim={head_dim} holds only "
                 f"{self.num_blocks} block(s) of {block_size} dims; use head_dim >= {block_size * n_axes}."
             )
-        self.freqs = Frequencies(num_heads, self.num_blocks, 1, n_axes, design="axial", base=_check_base(base),
+        self.freqs = Frequencies(num_heads, self.num_blocks, 1, n_axes, design="axial", base=base,
                                  learned=False, per_head=False)
 
     @property

@@ -123,7 +123,7 @@ def run(shapes: dict, device: torch.device, dtype: torch.dtype, warmup: int, rep
                 seconds, memory = measure(module, label, shape, device, dtype, warmup, reps)
                 if baseline is None:  # the first row of a shape is axial 2x2
                     baseline = (seconds, memory)
-                row = {"shape": shape_name, "label": label, "k": k, "seconds": seconds, "memory_bytes": memory,
+                row = {"shape": shape_name, "dims": list(shape), "label": label, "k": k, "seconds": seconds, "memory_bytes": memory,
                        "time_ratio": seconds / baseline[0], "memory_ratio": memory / baseline[1]}
                 rows.append(row)
                 log(f"{shape_name:<6} {label:<17} k={k:<3} {seconds * 1e3:9.2f} ms  x{row['time_ratio']:6.2f}   "
@@ -137,7 +137,8 @@ def table(rows: list[dict]) -> str:
     for shape in dict.fromkeys(r["shape"] for r in rows):
         sub = [r for r in rows if r["shape"] == shape]
         ks = sorted({r["k"] for r in sub})
-        lines += [f"\n{shape} {SHAPES.get(shape, '')}: time (memory) as a multiple of axial 2x2\n",
+        dims = "(B, H, N, D) = ({})".format(", ".join(map(str, sub[0]["dims"])))
+        lines += [f"\n{shape} {dims}: time (memory) as a multiple of axial 2x2\n",
                   "| design | " + " | ".join(f"k={k}" for k in ks) + " |",
                   "| --- |" + " --- |" * len(ks)]
         for label in dict.fromkeys(r["label"] for r in sub):

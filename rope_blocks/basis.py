@@ -71,21 +71,32 @@ class Basis(nn.Module):
         parametrization = self.parametrizations.weight
         return parametrization[0](parametrization.original.to(dtype))
 
-    def to_planes(self, xb: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
-        """(..., H, N, nb, k) x -> Q^T x, with q = self.matrix() computed once per forward."""
+    def operator(self, q: torch.Tensor | None) -> torch.Tensor | None:
+        """(H or 1, nb * k, nb * k): the blocks of ``q = matrix()`` on one block diagonal.
+
+        The fast path applies Q to all blocks of a token in one product: a single well-shaped
+        matrix product per head beats nb tiny ones and the copies that batching them needs.
+        """
+        if q is None or self.kind == "permutation":
+            return None
+        eye = torch.eye(q.shape[-3], dtype=q.dtype, device=q.device)
+        return torch.einsum("hbkl,bc->hbkcl", q, eye).flatten(1, 2).flatten(-2)
+
+    def to_planes(self, xb: torch.Tensor, op: torch.Tensor | None) -> torch.Tensor:
+        """(..., H, N, nb, k) x -> Q^T x, with op = self.operator(...) computed once per forward."""
         if self.kind == "permutation":
             return xb.index_select(-1, self.perm)
-        if q is None:
+        if op is None:
             return xb
-        return torch.einsum("zhnbk,hbkl->zhnbl", xb, q)
+        return (xb.flatten(-2) @ op).unflatten(-1, xb.shape[-2:])
 
-    def from_planes(self, yb: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
+    def from_planes(self, yb: torch.Tensor, op: torch.Tensor | None) -> torch.Tensor:
         """Q y, the inverse of ``to_planes``."""
         if self.kind == "permutation":
             return yb.index_select(-1, self.inverse_perm)
-        if q is None:
+        if op is None:
             return yb
-        return torch.einsum("zhnbl,hbkl->zhnbk", yb, q)
+        return (yb.flatten(-2) @ op.transpose(-1, -2)).unflatten(-1, yb.shape[-2:])
 
 
 def stiefel_parameters(module: nn.Module):

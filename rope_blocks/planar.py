@@ -76,7 +76,7 @@ class PlanarRotation(RotaryEncoding):
 
     def _context(self, pos):
         phi = self.freqs.angles(pos)
-        return torch.cos(phi), torch.sin(phi), self.basis.matrix(pos.dtype)
+        return torch.cos(phi), torch.sin(phi), self.basis.operator(self.basis.matrix(pos.dtype))
 
     def _rotate_blocks_for_logits(self, xb, ctx):
         """P(phi) Q^T x: the rotation seen in the plane basis, without the map back."""

@@ -123,7 +123,8 @@ def run(shapes: dict, device: torch.device, dtype: torch.dtype, warmup: int, rep
                 seconds, memory = measure(module, label, shape, device, dtype, warmup, reps)
                 if baseline is None:  # the first row of a shape is axial 2x2
                     baseline = (seconds, memory)
-                row = {"shape": shape_name, "dims": list(shape), "label": label, "k": k, "seconds": seconds, "memory_bytes": memory,
+                row = {"shape": shape_name, "dims": list(shape), "label": label, "k": k, "seconds": seconds,
+                       "memory_bytes": memory,
                        "time_ratio": seconds / baseline[0], "memory_ratio": memory / baseline[1]}
                 rows.append(row)
                 log(f"{shape_name:<6} {label:<17} k={k:<3} {seconds * 1e3:9.2f} ms  x{row['time_ratio']:6.2f}   "

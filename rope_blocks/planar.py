@@ -14,8 +14,9 @@ givens     any   1 (plane (m,n))  permutation moving (m,n) first fixed, axial
 commuting  any   floor(k/2)       fixed or learned SO(k)        fixed or learned
 ========== ===== ================ ============================= ==================
 
-The fast path never forms a matrix: y = Q^T x (one k x k product per block, none when Q = I),
-rotate pairs of y by cos/sin, x' = Q y. The dense reference builds Q diag(R(phi)) Q^T.
+The fast path never forms a per-token matrix: y = Q^T x (a k x k map per block, applied to all
+blocks at once as one block-diagonal product per head; none when Q = I), rotate pairs of y by
+cos/sin, x' = Q y. The dense reference builds Q diag(R(phi)) Q^T.
 """
 from __future__ import annotations
 

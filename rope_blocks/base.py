@@ -132,17 +132,12 @@ class RotaryEncoding(nn.Module):
             (q', k'), same shapes and dtypes as q and k.
         """
         self._check_qk(q, k)
-        pos = self._check_pos(pos, n_tokens=q.shape[-2], device=q.device)
-        with torch.autocast(device_type=q.device.type, enabled=False):
-            ctx = self._context(pos.to(reference_dtype(q.dtype)))
-            return self._rotate(q, ctx, for_logits), self._rotate(k, ctx, for_logits)
+        return self._rotated((q, k), pos, for_logits)
 
     def rotate(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Rotate one (B, H, N, D) tensor (e.g. keys of a cross-attention) by R(pos)."""
         self._check_qk(x, x)
-        pos = self._check_pos(pos, n_tokens=x.shape[-2], device=x.device)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return self._rotate(x, self._context(pos.to(reference_dtype(x.dtype))))
+        return self._rotated((x,), pos, False)[0]
 
     def rotation(self, pos: torch.Tensor) -> torch.Tensor:
         """Dense reference: (H, N, D, D) matrices R(pos), in float64 when pos is float64."""
@@ -175,6 +170,14 @@ class RotaryEncoding(nn.Module):
         if tensor is None:
             tensor = next(iter(self.buffers()), None)
         return tensor.device if tensor is not None else torch.device("cpu")
+
+    def _rotated(self, tensors: tuple[torch.Tensor, ...], pos, for_logits: bool) -> tuple[torch.Tensor, ...]:
+        """Check pos, build the angle context once (fp32, outside autocast), rotate every tensor."""
+        x = tensors[0]
+        pos = self._check_pos(pos, n_tokens=x.shape[-2], device=x.device)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            ctx = self._context(pos.to(reference_dtype(x.dtype)))
+            return tuple(self._rotate(t, ctx, for_logits) for t in tensors)
 
     def _rotate(self, x: torch.Tensor, ctx, for_logits: bool = False) -> torch.Tensor:
         work = torch.promote_types(x.dtype, torch.float32)

@@ -9,10 +9,11 @@ import platform
 import re
 import shlex
 import statistics
-import subprocess
 import time
 
 import torch
+
+from training.main import git_commit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -30,21 +31,10 @@ def device_slug(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower()).strip("-")
 
 
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        # Result files are outputs, not code: a benchmark that just wrote one is still at this commit.
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def provenance(device: torch.device, module: str, argv: list[str]) -> dict:
     return {
         "command": shlex.join(["python", "-m", module, *argv]),
-        "commit": commit(),
+        "commit": git_commit(("benchmarks", "training", "rope_blocks", "theory")),
         "device": device_name(device),
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -284,12 +284,13 @@ def _set_rng_state(state: dict, device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def git_commit() -> str:
+def git_commit(code: tuple[str, ...] = ("training", "rope_blocks", "theory")) -> str:
+    """HEAD, flagged when the folders holding the code that ran differ from it."""
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
         # New files count too: code the commit does not hold must not pass for that commit.
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "training", "rope_blocks", "theory"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *code],
                                cwd=root, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"

@@ -58,6 +58,8 @@ def test_registry_holds_the_seed_rows_and_the_new_families():
             assert f"vit_commuting_{design}_rope_2D_{k}x{k}_cifar10" in models.REGISTRY
     liere = models.model_config("vit_liere_rope_2D_8x8_digits", image_size=8, in_chans=1, num_classes=10)
     assert liere.pos_scale == pytest.approx(1 / 7)  # LieRE: the training grid spans [0, 1]
+    canvas = models.model_config("vit_rope_2D_axial_2x2_digits_canvas", image_size=16, in_chans=1, num_classes=10)
+    assert (canvas.patch_size, canvas.grid, canvas.pool, canvas.dim) == (2, 8, "mean", 48)
 
 
 def test_matched_suite_differs_only_by_encoding_parameters():
@@ -198,11 +200,25 @@ def test_digits_load_offline(monkeypatch):
 
 
 def test_canvas_places_digits_at_random_offsets():
-    imgs = torch.full((50, 1, 8, 8), 200, dtype=torch.uint8)
+    imgs = torch.full((200, 1, 8, 8), 200, dtype=torch.uint8)
     out = data.place_on_canvas(imgs, 16, seed=1)
-    assert out.shape == (50, 1, 16, 16) and (out > 0).sum(dim=(1, 2, 3)).eq(64).all()
+    assert out.shape == (200, 1, 16, 16) and (out > 0).sum(dim=(1, 2, 3)).eq(64).all()
     corners = {tuple(torch.nonzero(o[0])[0].tolist()) for o in out}
-    assert len(corners) > 10
+    assert len(corners) > 40
+    aligned = {tuple(torch.nonzero(o[0])[0].tolist()) for o in data.place_on_canvas(imgs, 16, seed=1, step=2)}
+    assert aligned == {(r, c) for r in range(0, 9, 2) for c in range(0, 9, 2)}  # every whole-patch offset, no other
+    centred = data.place_on_canvas(imgs[:3], 16, offset=4)
+    assert centred[:, :, 4:12, 4:12].eq(200).all() and centred.sum() == 3 * 64 * 200
+    with pytest.raises(ValueError, match="offset 9 puts a 8x8 image outside a 16x16 canvas"):
+        data.place_on_canvas(imgs, 16, offset=9)
+
+
+def test_digits_canvas_is_the_digits_split_centred():
+    digits, canvas = data.load("digits"), data.load("digits_canvas")
+    for a, b in ((digits.train, canvas.train), (digits.test, canvas.test)):
+        assert b.images.shape[1:] == (1, 16, 16) and torch.equal(a.labels, b.labels)
+        assert torch.equal(b.images[:, :, 4:12, 4:12], a.images) and b.images.sum() == a.images.sum()
+    assert (canvas.mean, canvas.std) == (digits.mean, digits.std)
 
 
 # ---------------------------------------------------------------- trainer outputs
@@ -342,18 +358,21 @@ def test_nan_loss_stops_with_the_step_and_the_last_good_checkpoint(tmp_path, cif
 def test_zoo_trains_tabulates_and_reuses_finished_runs(tmp_path, capsys):
     from training import zoo
 
-    argv = ["--models", "vit_no_rope_digits", "vit_rope_2D_axial_2x2_digits", "--seeds", "0", "1",
-            "--epochs", "1", "--batch_size", "64", "--jobs", "1", "--out", str(tmp_path)]
+    argv = ["--models", "vit_no_rope_digits", "vit_rope_2D_axial_2x2_digits", "vit_rope_2D_axial_2x2_digits_canvas",
+            "--seeds", "0", "1", "--epochs", "1", "--batch_size", "64", "--jobs", "1", "--out", str(tmp_path)]
     assert zoo.main(argv) == 0
     summary = json.loads((tmp_path / "results/digits/summary.json").read_text())
-    assert len(summary["runs"]) == 4 and not summary["failures"] and summary["command"].startswith("rope-blocks zoo")
+    assert len(summary["runs"]) == 6 and not summary["failures"] and summary["command"].startswith("rope-blocks zoo")
     table = (tmp_path / "results/digits/summary.md").read_text()
     assert "| vit_rope_2D_axial_2x2_digits | 2 | 0." in table and " +- " in table
+    assert "Trained on digits_canvas" in table and "| shifted by whole patches acc |" in table
     for row in summary["runs"]:
-        assert 0 <= row["canvas_acc"] <= 1 and not row["reused"]
+        dataset = zoo.training_set(row["model"])
+        assert set(row["moved_acc"]) == set(zoo.MOVES[dataset]) and not row["reused"]
+        assert all(0 <= v <= 1 for v in row["moved_acc"].values())
         # The best checkpoint, reloaded, scores what the result file says it scored on the test set.
-        model = zoo.load_model(tmp_path / f"runs/digits/{row['run_id']}/best.pt")
-        splits = data.load("digits")
+        model = zoo.load_model(tmp_path / f"runs/{dataset}/{row['run_id']}/best.pt")
+        splits = data.load(dataset)
         assert zoo.accuracy(model, splits.test.images, splits.test.labels, splits) == pytest.approx(row["test_acc"])
     capsys.readouterr()
     assert zoo.main(argv) == 0

@@ -8,6 +8,8 @@ on the training device, so loading costs nothing per image.
   (downloaded through torchvision when missing and online). The validation split
   is a fixed 10% of the official training set; the official test set is the test split.
 * digits: scikit-learn's bundled 8x8 handwritten digits (1797 real images, works offline).
+* digits_canvas: the same splits, each digit pasted at the centre of a blank 16x16
+  canvas; the translation test moves the test digits elsewhere in that canvas.
 * synthetic: random images and labels of a given size, for speed benchmarks.
 """
 from __future__ import annotations
@@ -21,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-DATASETS = ("cifar10", "cifar100", "digits", "synthetic")
+DATASETS = ("cifar10", "cifar100", "digits", "digits_canvas", "synthetic")
+CANVAS = 16  # side of the digits_canvas images
 VAL_FRACTION = 0.1
 SPLIT_SEED = 0  # the splits never depend on --seed: every run sees the same val and test images
 
@@ -79,6 +82,8 @@ def load(name: str, data_path: str | Path = "data", *, image_size: int = 32) -> 
         return _load_cifar(name, Path(data_path))
     if name == "digits":
         return _load_digits()
+    if name == "digits_canvas":
+        return _digits_canvas(_load_digits())
     if name == "synthetic":
         return _synthetic(image_size)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
@@ -169,14 +174,32 @@ def _synthetic(image_size: int) -> Splits:
     return Splits("synthetic", *parts, 10, (0.5,) * 3, (0.5,) * 3)
 
 
-def place_on_canvas(images: torch.Tensor, canvas: int, seed: int = 0) -> torch.Tensor:
-    """Each uint8 image pasted at a random offset into a blank canvas x canvas image."""
+def _digits_canvas(digits: Splits) -> Splits:
+    centred = [ImageTensors(place_on_canvas(part.images, CANVAS, offset=(CANVAS - 8) // 2), part.labels)
+               for part in (digits.train, digits.val, digits.test)]
+    # Normalised with the statistics of the digits themselves, so the blank canvas is
+    # the same value as a digit's own blank border.
+    return Splits("digits_canvas", *centred, digits.num_classes, digits.mean, digits.std)
+
+
+def place_on_canvas(images: torch.Tensor, canvas: int, *, offset: int | None = None, seed: int = 0,
+                    step: int = 1) -> torch.Tensor:
+    """uint8 (N, C, h, w) images pasted into a blank (N, C, canvas, canvas) canvas.
+
+    With `offset`, every image goes to (offset, offset); otherwise each goes to a random
+    (row, col) drawn from the multiples of `step` that keep it inside the canvas.
+    """
     n, c, h, w = images.shape
     if canvas < max(h, w):
         raise ValueError(f"canvas {canvas} is smaller than the {h}x{w} images.")
-    g = torch.Generator().manual_seed(seed)
-    rows = torch.randint(0, canvas - h + 1, (n,), generator=g)
-    cols = torch.randint(0, canvas - w + 1, (n,), generator=g)
+    if offset is not None:
+        if not 0 <= offset <= canvas - max(h, w):
+            raise ValueError(f"offset {offset} puts a {h}x{w} image outside a {canvas}x{canvas} canvas.")
+        rows = cols = torch.full((n,), offset)
+    else:
+        g = torch.Generator().manual_seed(seed)
+        rows = torch.randint(0, (canvas - h) // step + 1, (n,), generator=g) * step
+        cols = torch.randint(0, (canvas - w) // step + 1, (n,), generator=g) * step
     out = images.new_zeros(n, c, canvas, canvas)
     for i in range(n):
         out[i, :, rows[i]:rows[i] + h, cols[i]:cols[i] + w] = images[i]

@@ -11,6 +11,10 @@ liere). The sizes:
 * `matched_cifar10`, `matched_digits`: one width and depth for every model (head
   width 48 or 24, which every k except 5 divides twice over), so parameter counts
   differ only by the encodings' own parameters.
+* `digits_canvas`: the matched digits model for the translation test on 16x16
+  canvases: 2x2 patches (an 8x8 grid, as many tokens as the 8x8 digits) and mean
+  pooling, so that no token without a position (the class token) reads absolute
+  positions through the rotated keys.
 """
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ class Size:
     min_dim_head: int
     dropout: float
     matched: bool  # one head width for every variant instead of growing with k
+    patch_size: int = 1  # the seed's: every pixel is a token
+    pool: str = "cls"
 
 
 SIZES = {
@@ -43,6 +49,7 @@ SIZES = {
     "digits": Size(depth=2, heads=2, min_dim_head=16, dropout=0.1, matched=False),
     "matched_cifar10": Size(depth=4, heads=4, min_dim_head=48, dropout=0.25, matched=True),
     "matched_digits": Size(depth=2, heads=2, min_dim_head=24, dropout=0.1, matched=True),
+    "digits_canvas": Size(depth=2, heads=2, min_dim_head=24, dropout=0.1, matched=True, patch_size=2, pool="mean"),
 }
 
 
@@ -115,10 +122,11 @@ def model_config(name: str, *, image_size: int, in_chans: int, num_classes: int,
                  dropout: float | None = None) -> ViTConfig:
     check_name(name)
     variant, size, dim_head = REGISTRY[name]
-    grid = image_size  # patch size 1: every pixel is a token, as in the seed
+    grid = image_size // size.patch_size
     dim = size.heads * dim_head
     return ViTConfig(
-        image_size=image_size, in_chans=in_chans, num_classes=num_classes, patch_size=1,
+        image_size=image_size, in_chans=in_chans, num_classes=num_classes, patch_size=size.patch_size,
+        pool=size.pool,
         dim=dim, depth=size.depth, heads=size.heads, dim_head=dim_head, mlp_dim=2 * dim,
         dropout=size.dropout if dropout is None else dropout,
         family=variant.family, n_axes=variant.n_axes, block_size=variant.block_size,

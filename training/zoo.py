@@ -2,10 +2,16 @@
 
 Every run is an ordinary `rope-blocks train` run (its own checkpoints and result file),
 so an interrupted zoo picks up where it stopped and finished runs are never trained
-twice. After training, each model's best checkpoint (chosen on validation) is also
-tested on the test digits pasted at random offsets into a 16x16 canvas: relative
-encodings see the same offsets as in training, while the absolute embedding of the
-baseline has to be resized to the larger grid.
+twice. Two experiments, each scored with the best checkpoint (chosen on validation):
+
+* the comparison: the seed's rows, the new families and the matched-width suite,
+  trained on the 8x8 digits and tested on them; each is also tested on the test digits
+  pasted at random offsets into a 16x16 canvas, a grid with four times the tokens
+  (the absolute embedding of the baseline is resized to it);
+* the translation test: one model per family (`digits_canvas` size) trained on the
+  digits at the centre of a 16x16 canvas and tested with the test digits moved to
+  random offsets in the same canvas, whole patches or any pixels: the token count
+  stays the same, only the content moves.
 """
 from __future__ import annotations
 
@@ -30,7 +36,6 @@ from . import checkpoint, data, main as trainer, models
 from .vit import ViT, ViTConfig
 
 PROG = "rope-blocks zoo"
-CANVAS = 16
 # One model per family (and both commuting designs), all at the matched width.
 QUICK_VARIANTS = ["no_rope", "rope_2D_axial_2x2", "mixed_rope_2D_2x2", "rope_2D_axial_3x3_0",
                   "weighted_rope_2D_axial_3x3", "commuting_axial_rope_2D_4x4", "commuting_mixed_rope_2D_4x4",
@@ -40,9 +45,11 @@ QUICK_VARIANTS = ["no_rope", "rope_2D_axial_2x2", "mixed_rope_2D_2x2", "rope_2D_
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="digits", choices=("digits",),
-                   help="the offline comparison (CIFAR: see the README's torchrun commands)")
+                   help="the offline comparison (CIFAR: see the README's torchrun commands); models of "
+                        "the digits_canvas size train on digits_canvas")
     p.add_argument("--quick", action="store_true",
-                   help=f"{len(QUICK_VARIANTS)} models (one per family, matched width), one seed, few epochs")
+                   help=f"{len(QUICK_VARIANTS)} models (one per family, matched width) and the translation "
+                        "test, one seed, few epochs")
     p.add_argument("--models", nargs="+", default=None, help="train these registered models instead")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="default 0 1 2 (quick: 0)")
     p.add_argument("--epochs", type=int, default=None, help="default 15 (quick: 8)")
@@ -52,8 +59,9 @@ def parse_args(argv):
     p.add_argument("--out", default=None, help="root of runs/ and results/ (default: . ; quick: runs/zoo-quick)")
     args = p.parse_args(argv)
     if args.models is None:
+        translation = [f"vit_{v}_digits_canvas" for v in QUICK_VARIANTS]
         args.models = ([f"vit_{v}_matched_digits" for v in QUICK_VARIANTS] if args.quick
-                       else models.model_names("digits") + models.model_names("matched_digits"))
+                       else models.model_names("digits") + models.model_names("matched_digits")) + translation
     args.seeds = args.seeds if args.seeds is not None else [0] if args.quick else [0, 1, 2]
     args.epochs = args.epochs if args.epochs is not None else 8 if args.quick else 15
     args.out = args.out if args.out is not None else "runs/zoo-quick" if args.quick else "."
@@ -88,10 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  FAILED {name} seed {seed}: {outcome['error']}", flush=True)
             else:
                 rows.append(outcome)
-                print(f"  {name} seed {seed}: test {outcome['test_acc']:.4f}, canvas {outcome['canvas_acc']:.4f}"
+                scores = ", ".join(f"{k} {v:.4f}" for k, v in outcome["moved_acc"].items())
+                print(f"  {name} seed {seed}: test {outcome['test_acc']:.4f}, {scores}"
                       f"{' (already trained)' if outcome['reused'] else ''}", flush=True)
     seconds = time.perf_counter() - t0
-    table = summary_table(rows, args.models)
+    table = summary_tables(rows, args.models)
     print("\n" + table)
     results = Path(args.out) / "results" / args.dataset
     header = {"command": shlex.join(["rope-blocks", "zoo", *argv]), "commit": trainer.git_commit(),
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                         "1 thread each",
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "wall_seconds": round(seconds), "epochs": args.epochs, "seeds": args.seeds,
-              "batch_size": args.batch_size, "lr": args.lr, "canvas": CANVAS}
+              "batch_size": args.batch_size, "lr": args.lr, "canvas": data.CANVAS}
     checkpoint.write_json({**header, "runs": rows, "failures": failures}, results / "summary.json")
     text = "\n".join(f"- {k}: {v}" for k, v in header.items())
     (results / "summary.md").write_text(f"# {args.dataset} zoo\n\n{text}\n\n{table}\n")
@@ -110,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run_one(name: str, seed: int, args) -> dict:
     torch.set_num_threads(1)
     run_id = f"{name}_seed{seed}"
-    cfg_argv = ["--model", name, "--dataset", args.dataset, "--epochs", str(args.epochs),
+    dataset = training_set(name)
+    cfg_argv = ["--model", name, "--dataset", dataset, "--epochs", str(args.epochs),
                 "--batch_size", str(args.batch_size), "--lr", str(args.lr), "--seed", str(seed),
                 "--run_id", run_id, "--num_workers", "0", "--out", args.out, "--no_progress"]
     cfg = trainer.parse_args(cfg_argv)
@@ -124,17 +134,28 @@ def _run_one(name: str, seed: int, args) -> dict:
             last = (run_dir / "train.log").read_text().strip().splitlines()[-1:]
             return {"model": name, "seed": seed, "error": last[0] if last else f"exit code {code}"}
     result = json.loads(result_path.read_text())
-    splits = data.load(args.dataset)
+    splits = data.load(dataset)
     model = load_model(run_dir / "best.pt")
-    canvas = data.place_on_canvas(splits.test.images, CANVAS, seed=0)
+    digits = data.load("digits").test.images
+    moved = MOVES[dataset]
     return {"model": name, "seed": seed, "run_id": run_id, "reused": reused,
             "best_epoch": result["best"]["epoch"], "val_acc": result["best"]["val_acc"],
             "test_acc": result["best"]["test_acc"],
-            "canvas_acc": accuracy(model, canvas, splits.test.labels, splits),
+            "moved_acc": {k: accuracy(model, data.place_on_canvas(digits, data.CANVAS, seed=0, step=step),
+                                      splits.test.labels, splits) for k, step in moved.items()},
             "parameters": result["parameters"], "encoding_parameters": result["encoding_parameters"],
             "relative_by_theory": result["relative_by_theory"],
             "relative_error": max(result["relative_error"]) if result["relative_error"] else None,
             "train_seconds": sum(h["train_seconds"] for h in result["history"])}
+
+
+# How each training set's test digits are moved: name -> step of the random offsets in the canvas.
+MOVES = {"digits": {"16x16 canvas": 1},
+         "digits_canvas": {"shifted by whole patches": 2, "shifted by any pixels": 1}}
+
+
+def training_set(name: str) -> str:
+    return "digits_canvas" if models.REGISTRY[name][1] is models.SIZES["digits_canvas"] else "digits"
 
 
 def _finished(result_path: Path, cfg: trainer.TrainConfig) -> bool:
@@ -167,22 +188,28 @@ def _mean_std(values) -> str:
     return f"{statistics.mean(values):.4f} +- {std:.4f}"
 
 
-def summary_table(rows: list[dict], order: list[str]) -> str:
-    lines = ["| model | seeds | test acc | 16x16 canvas acc | params | encoding params | relative (theory) "
-             "| measured relative error |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name in order:
-        mine = [r for r in rows if r["model"] == name]
-        if not mine:
+def summary_tables(rows: list[dict], order: list[str]) -> str:
+    """One markdown table per training set: mean +- std over seeds of every score."""
+    tables = []
+    for dataset, moves in MOVES.items():
+        names = [n for n in order if training_set(n) == dataset and any(r["model"] == n for r in rows)]
+        if not names:
             continue
-        rel = mine[0]["relative_by_theory"]
-        errors = [r["relative_error"] for r in mine if r["relative_error"] is not None]
-        lines.append(
-            f"| {name} | {len(mine)} | {_mean_std(r['test_acc'] for r in mine)} "
-            f"| {_mean_std(r['canvas_acc'] for r in mine)} | {mine[0]['parameters']:,} "
-            f"| {mine[0]['encoding_parameters']:,} | {'-' if rel is None else 'yes' if rel else 'no'} "
-            f"| {f'{max(errors):.1e}' if errors else '-'} |")
-    return "\n".join(lines)
+        test = "test acc" if dataset == "digits" else "centred test acc"
+        lines = [f"| model | seeds | {test} | {' | '.join(f'{m} acc' for m in moves)} | params "
+                 "| encoding params | relative (theory) | measured relative error |",
+                 "| --- " * (7 + len(moves)) + "|"]
+        for name in names:
+            mine = [r for r in rows if r["model"] == name]
+            rel = mine[0]["relative_by_theory"]
+            errors = [r["relative_error"] for r in mine if r["relative_error"] is not None]
+            moved = " | ".join(_mean_std(r["moved_acc"][m] for r in mine) for m in moves)
+            lines.append(
+                f"| {name} | {len(mine)} | {_mean_std(r['test_acc'] for r in mine)} | {moved} "
+                f"| {mine[0]['parameters']:,} | {mine[0]['encoding_parameters']:,} "
+                f"| {'-' if rel is None else 'yes' if rel else 'no'} | {f'{max(errors):.1e}' if errors else '-'} |")
+        tables.append(f"Trained on {dataset}:\n\n" + "\n".join(lines))
+    return "\n\n".join(tables)
 
 
 if __name__ == "__main__":

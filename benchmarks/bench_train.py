@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", choices=("seed", "matched", "all"), default="all")
     parser.add_argument("--compile", choices=("off", "on", "both"), default=None,
                         help="torch.compile the model (default: both on CUDA, off on CPU)")
+    parser.add_argument("--compile_models", choices=("seed", "matched", "all"), default="all",
+                        help="which of --models are also measured compiled (each compile costs tens of seconds)")
     args = parser.parse_args(argv)
     device = run_device(args, parser)
     compile_modes = {"off": [False], "on": [True], "both": [False, True]}[
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     names = suites(args.models)
     rows = []
     for compile_ in compile_modes:
-        for name in names:
+        for name in [n for n in names if not compile_ or n in suites(args.compile_models)]:
             torch.manual_seed(0)
             row = measure(name, device, args.batch, amp, compile_, args.warmup + (3 if compile_ else 0), args.reps)
             rows.append(row)

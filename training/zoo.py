@@ -52,7 +52,7 @@ def parse_args(argv):
                         "test, one seed, few epochs")
     p.add_argument("--models", nargs="+", default=None, help="train these registered models instead")
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="default 0 1 2 (quick: 0)")
-    p.add_argument("--epochs", type=int, default=None, help="default 15 (quick: 8)")
+    p.add_argument("--epochs", type=int, default=None, help="default 30 (quick: 8)")
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one CPU thread each")
@@ -63,7 +63,7 @@ def parse_args(argv):
         args.models = ([f"vit_{v}_matched_digits" for v in QUICK_VARIANTS] if args.quick
                        else models.model_names("digits") + models.model_names("matched_digits")) + translation
     args.seeds = args.seeds if args.seeds is not None else [0] if args.quick else [0, 1, 2]
-    args.epochs = args.epochs if args.epochs is not None else 8 if args.quick else 15
+    args.epochs = args.epochs if args.epochs is not None else 8 if args.quick else 30
     args.out = args.out if args.out is not None else "runs/zoo-quick" if args.quick else "."
     for name in args.models:
         models.check_name(name)

@@ -152,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser, batch=64)
+    parser.add_argument("--block_sizes", nargs="+", default=BLOCK_SIZES, type=lambda k: k if k == "D" else int(k),
+                        help="block sizes k to measure; D is the whole head (default: %(default)s)")
     args = parser.parse_args(argv)
     device = run_device(args, parser)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     shapes = {name: (args.batch, *shape[1:]) for name, shape in SHAPES.items()}
     torch.manual_seed(0)
-    rows = run(shapes, device, dtype, args.warmup, args.reps)
+    rows = run(shapes, device, dtype, args.warmup, args.reps, block_sizes=args.block_sizes)
     path = write_result("encodings", device, {"shapes": shapes, "dtype": str(dtype), "rows": rows}, args.out,
                         "benchmarks.bench_encodings", argv)
     print(table(rows))

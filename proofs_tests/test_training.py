@@ -7,6 +7,8 @@ import socket
 import pytest
 import torch
 
+import rope_blocks as rb
+
 from training import data, main, models
 from training.vit import ViT, ViTConfig
 
@@ -115,7 +117,7 @@ def test_class_token_is_not_rotated_and_relative_models_see_offsets_only():
     with torch.no_grad():
         absolute.patch_embed.bias.zero_()
         assert not torch.allclose(absolute(img), absolute(shifted), atol=1e-5)
-    # The class token (no position) gets no rotation: its q and k leave the encoding untouched.
+    # The class token (no position) goes through the encoding at position 0, where it is not rotated.
     seen = {}
     cls_model = ViT(ViTConfig(image_size=4, in_chans=1, num_classes=3, dim=16, depth=1, heads=2, dim_head=8,
                               mlp_dim=16, family="axial"))
@@ -123,12 +125,36 @@ def test_class_token_is_not_rotated_and_relative_models_see_offsets_only():
     original = enc.forward
 
     def spy(q, k, pos, **kwargs):
-        seen["tokens"], seen["pos"] = q.shape[2], pos
-        return original(q, k, pos, **kwargs)
+        seen["pos"], seen["out"], seen["q"] = pos, original(q, k, pos, **kwargs), q
+        return seen["out"]
 
     enc.forward = spy
     cls_model(torch.randn(2, 1, 4, 4))
-    assert seen["tokens"] == 16 and seen["pos"].shape == (16, 2)  # the 16 patches, not the class token
+    assert seen["pos"].shape == (17, 2) and not seen["pos"][0].any()
+    assert torch.equal(seen["out"][0][:, :, 0], seen["q"][:, :, 0])
+
+
+@pytest.mark.parametrize("name", ["vit_rope_2D_axial_3x3_1_digits", "vit_commuting_axial_rope_2D_4x4_digits",
+                                  "vit_commuting_mixed_rope_2D_3x3_matched_digits", "vit_liere_rope_2D_4x4_digits",
+                                  "vit_mixed_rope_2D_2x2_digits", "vit_weighted_rope_2D_axial_3x3_digits"])
+def test_logit_path_gives_the_same_network_as_the_full_rotation(name):
+    # The ViT leaves q and k in the encoding's plane basis (for_logits); with a learned or
+    # permuted basis this holds only if the class token is in that basis too.
+    torch.manual_seed(0)
+    model = models.build_model(name, image_size=8, in_chans=1, num_classes=10, dropout=0.0).eval()
+    with torch.no_grad():
+        for p in model.encodings.parameters():  # move learned bases and frequencies off their start
+            if p in set(rb.stiefel_parameters(model)):
+                p.copy_(torch.linalg.qr(torch.randn_like(p))[0])  # another point of the manifold
+            else:
+                p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        fast = model(x)
+        for enc in model.encodings:  # whatever the ViT asks for, rotate fully
+            enc.forward = lambda q, k, pos, for_logits, enc=enc: type(enc).forward(enc, q, k, pos)
+        full = model(x)
+    assert torch.allclose(fast, full, atol=1e-5), (fast - full).abs().max()
 
 
 def test_absolute_embedding_only_for_the_baseline_and_resized_for_other_inputs():

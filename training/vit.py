@@ -2,7 +2,7 @@
 
 Queries and keys of the patch tokens are rotated by the encoding before
 `scaled_dot_product_attention`; values are not, and the class token is never
-rotated (it has no position). Only the `none` family gets a learned absolute
+rotated (it has no position: it goes through the encoding at position 0, R(0) = I). Only the `none` family gets a learned absolute
 position embedding, which is resized when the input grid differs from training.
 """
 from __future__ import annotations
@@ -71,16 +71,15 @@ class Attention(nn.Module):
         self.proj = nn.Linear(inner, cfg.dim)
         self.proj_drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, enc, pos, n_prefix):
+    def forward(self, x, enc, pos):
         b, n, _ = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
         if enc is not None:
-            # Prefix tokens (the class token) have no position, so they keep their q and k.
             # Attention sees q and k only through dot products, so the encoding may leave them in
-            # its plane basis and skip the map back (theory T5): the same logits, less work.
-            qr, kr = enc(q[:, :, n_prefix:], k[:, :, n_prefix:], pos, for_logits=True)
-            q = torch.cat((q[:, :, :n_prefix], qr), dim=2)
-            k = torch.cat((k[:, :, :n_prefix], kr), dim=2)
+            # its plane basis and skip the map back (theory T5): the same logits, less work. Every
+            # token must then be in that basis, the class token too: it goes through at position
+            # 0, where the rotation is the identity, so its logits are those of an unrotated token.
+            q, k = enc(q, k, pos, for_logits=True)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.proj_drop(self.proj(y.transpose(1, 2).reshape(b, n, -1)))
 
@@ -96,8 +95,8 @@ class Block(nn.Module):
             nn.Linear(cfg.mlp_dim, cfg.dim), nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x, enc, pos, n_prefix):
-        x = x + self.attn(self.norm1(x), enc, pos, n_prefix)
+    def forward(self, x, enc, pos):
+        x = x + self.attn(self.norm1(x), enc, pos)
         return x + self.mlp(self.norm2(x))
 
 
@@ -139,9 +138,10 @@ class ViT(nn.Module):
             n_prefix = 1
         x = self.drop(x)
         pos = grid_positions(rows, cols, self.cfg.n_axes, self.cfg.pos_scale, device=x.device)
+        pos = torch.cat((pos.new_zeros(n_prefix, pos.shape[1]), pos))  # the class token: rotation R(0) = I
         for i, block in enumerate(self.blocks):
             enc = self.encodings[0 if self.cfg.share_encoding else i] if len(self.encodings) else None
-            x = block(x, enc, pos, n_prefix)
+            x = block(x, enc, pos)
         x = self.norm(x)
         x = x[:, 0] if n_prefix else x.mean(dim=1)
         return self.head(x)

@@ -30,7 +30,8 @@ def commuting_encodings(draw):
     basis, freqs = enc.basis.weight, enc.freqs.freqs
     raw = draw(arrays(np.float64, tuple(basis.shape), elements=finite))
     q, r = np.linalg.qr(raw + 3 * np.eye(k))  # the shift keeps the drawn matrix well conditioned
-    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+    # Householder QR gives an orthogonal q even for a singular draw; the signs (never 0) make it unique.
+    q = q * np.where(np.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
     with torch.no_grad():
         basis.copy_(torch.from_numpy(q))
         freqs.copy_(torch.from_numpy(draw(arrays(np.float64, tuple(freqs.shape), elements=finite))))

@@ -28,7 +28,7 @@ latex:
 	  || echo "LaTeX could not be installed: the PDF step will be skipped"; }
 
 # The main job on the offline default: the proofs, the family table, the quick digits comparison,
-# a quick CPU benchmark, and the paper built from the committed results/ (about 4 minutes on 2 cores).
+# a quick CPU benchmark, and the paper built from the committed results/.
 demo: setup latex
 	$(CLI) prove
 	$(CLI) check

@@ -53,13 +53,16 @@ class Results:
     def __init__(self, root: Path):
         self.root = root
         self.missing: dict[str, str] = {}
+        self.loaded: dict[str, dict] = {}  # several tables and figures read the same file
 
     def load(self, name: str, command: str) -> dict:
         path = self.root / name
         if not path.is_file():
             self.missing[shown(path)] = command
             raise Missing(f"{shown(path)} is missing", command)
-        return json.loads(path.read_text())
+        if name not in self.loaded:
+            self.loaded[name] = json.loads(path.read_text())
+        return self.loaded[name]
 
     def benches(self, kind: str) -> dict[str, dict]:
         """Every device's benchmark of one kind, {device tag: result}, the CPU first."""
@@ -176,8 +179,7 @@ def registry():
 
 
 def size_of(model: str) -> str:
-    models = registry()
-    return next(name for name, size in models.SIZES.items() if size is models.REGISTRY[model][1])
+    return registry().size_of(model)
 
 
 def short_name(model: str) -> str:

@@ -143,8 +143,9 @@ def test_logit_path_gives_the_same_network_as_the_full_rotation(name):
     torch.manual_seed(0)
     model = models.build_model(name, image_size=8, in_chans=1, num_classes=10, dropout=0.0).eval()
     with torch.no_grad():
+        stiefel = set(rb.stiefel_parameters(model))
         for p in model.encodings.parameters():  # move learned bases and frequencies off their start
-            if p in set(rb.stiefel_parameters(model)):
+            if p in stiefel:
                 p.copy_(torch.linalg.qr(torch.randn_like(p))[0])  # another point of the manifold
             else:
                 p.add_(0.3 * torch.randn_like(p))

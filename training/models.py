@@ -105,6 +105,11 @@ def _registry() -> dict[str, tuple[Variant, Size, int]]:
 REGISTRY = _registry()
 
 
+def size_of(name: str) -> str:
+    """The size name of a registered model (`digits`, `matched_digits`, ...)."""
+    return next(size_name for size_name, size in SIZES.items() if size is REGISTRY[name][1])
+
+
 def model_names(size: str | None = None) -> list[str]:
     return [n for n, (_, s, _) in REGISTRY.items() if size is None or s is SIZES[size]]
 

@@ -2,8 +2,9 @@
 
 Queries and keys of the patch tokens are rotated by the encoding before
 `scaled_dot_product_attention`; values are not, and the class token is never
-rotated (it has no position: it goes through the encoding at position 0, R(0) = I). Only the `none` family gets a learned absolute
-position embedding, which is resized when the input grid differs from training.
+rotated (it has no position: it goes through the encoding at position 0, where
+R(0) = I). Only the `none` family gets a learned absolute position embedding,
+which is resized when the input grid differs from training.
 """
 from __future__ import annotations
 

@@ -134,14 +134,14 @@ def _run_one(name: str, seed: int, args) -> dict:
             last = (run_dir / "train.log").read_text().strip().splitlines()[-1:]
             return {"model": name, "seed": seed, "error": last[0] if last else f"exit code {code}"}
     result = json.loads(result_path.read_text())
-    splits = data.load(dataset)
+    digits = data.load("digits")
+    splits = digits if dataset == "digits" else data.load(dataset)
     model = load_model(run_dir / "best.pt")
-    digits = data.load("digits").test.images
     moved = MOVES[dataset]
     return {"model": name, "seed": seed, "run_id": run_id, "reused": reused,
             "best_epoch": result["best"]["epoch"], "val_acc": result["best"]["val_acc"],
             "test_acc": result["best"]["test_acc"],
-            "moved_acc": {k: accuracy(model, data.place_on_canvas(digits, data.CANVAS, seed=0, step=step),
+            "moved_acc": {k: accuracy(model, data.place_on_canvas(digits.test.images, data.CANVAS, seed=0, step=step),
                                       splits.test.labels, splits) for k, step in moved.items()},
             "parameters": result["parameters"], "encoding_parameters": result["encoding_parameters"],
             "relative_by_theory": result["relative_by_theory"],
@@ -155,7 +155,7 @@ MOVES = {"digits": {"16x16 canvas": 1},
 
 
 def training_set(name: str) -> str:
-    return "digits_canvas" if models.REGISTRY[name][1] is models.SIZES["digits_canvas"] else "digits"
+    return "digits_canvas" if models.size_of(name) == "digits_canvas" else "digits"
 
 
 def _finished(result_path: Path, cfg: trainer.TrainConfig) -> bool:

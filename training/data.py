@@ -11,6 +11,8 @@ on the training device, so loading costs nothing per image.
 * digits_canvas: the same splits, each digit pasted at the centre of a blank 16x16
   canvas; the translation test moves the test digits elsewhere in that canvas.
 * synthetic: random images and labels of a given size, for speed benchmarks.
+* probe_diagonal, probe_shift, probe_extrapolate: generated probe tasks (training/probes.py),
+  drawn from the run's seed, so that a seed gives every model the same images.
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-DATASETS = ("cifar10", "cifar100", "digits", "digits_canvas", "synthetic")
+from . import probes
+
+DATASETS = ("cifar10", "cifar100", "digits", "digits_canvas", "synthetic", *probes.TASKS)
 CANVAS = 16  # side of the digits_canvas images
 VAL_FRACTION = 0.1
 SPLIT_SEED = 0  # the splits never depend on --seed: every run sees the same val and test images
@@ -76,8 +80,11 @@ class Splits:
         return (x - mean) / std
 
 
-def load(name: str, data_path: str | Path = "data", *, image_size: int = 32) -> Splits:
-    """The train / val / test splits of data set `name`. `image_size` is used by `synthetic` only."""
+def load(name: str, data_path: str | Path = "data", *, image_size: int = 32, seed: int = 0) -> Splits:
+    """The train / val / test splits of data set `name`.
+
+    `image_size` is used by `synthetic` only, `seed` by the generated probe tasks only.
+    """
     if name in _CIFAR:
         return _load_cifar(name, Path(data_path))
     if name == "digits":
@@ -86,7 +93,14 @@ def load(name: str, data_path: str | Path = "data", *, image_size: int = 32) -> 
         return _digits_canvas(_load_digits())
     if name == "synthetic":
         return _synthetic(image_size)
+    if name in probes.TASKS:
+        return _probe(name, seed)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+
+
+def results_folder(name: str) -> str:
+    """Where runs on data set `name` keep their outputs, under runs/ and results/: the probe tasks together."""
+    return f"probes/{name}" if name in probes.TASKS else name
 
 
 def _split(images: torch.Tensor, labels: torch.Tensor, val_fraction: float, test_fraction: float = 0.0):
@@ -172,6 +186,13 @@ def _synthetic(image_size: int) -> Splits:
     labels = torch.randint(0, 10, (n,), generator=g)
     parts = [ImageTensors(images[a:b], labels[a:b]) for a, b in ((0, 2048), (2048, 2304), (2304, n))]
     return Splits("synthetic", *parts, 10, (0.5,) * 3, (0.5,) * 3)
+
+
+def _probe(name: str, seed: int) -> Splits:
+    parts = {split: ImageTensors(*tensors) for split, tensors in probes.splits(name, seed).items()}
+    chans, classes = parts["train"].images.shape[1], int(parts["train"].labels.max()) + 1
+    # Blank pixels become -1 and marks +1.
+    return Splits(name, parts["train"], parts["val"], parts["test"], classes, (0.5,) * chans, (0.5,) * chans)
 
 
 def _digits_canvas(digits: Splits) -> Splits:

@@ -156,8 +156,8 @@ def _spawned(rank: int, world: int, cfg: TrainConfig) -> None:
 
 def run_paths(cfg: TrainConfig) -> tuple[Path, Path]:
     """(run folder with checkpoints and metrics, result file)."""
-    out = Path(cfg.out)
-    return out / "runs" / cfg.dataset / cfg.run_id, out / "results" / cfg.dataset / f"{cfg.run_id}.json"
+    out, folder = Path(cfg.out), data.results_folder(cfg.dataset)
+    return out / "runs" / folder / cfg.run_id, out / "results" / folder / f"{cfg.run_id}.json"
 
 
 def validate(cfg: TrainConfig, world: int) -> None:
@@ -192,7 +192,7 @@ def validate(cfg: TrainConfig, world: int) -> None:
                          f"use --world_size {os.cpu_count()} or fewer.")
     if cfg.resume and cfg.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; pass one of them.")
-    splits = data.load(cfg.dataset, cfg.data_path, image_size=cfg.input_size or 32)
+    splits = data.load(cfg.dataset, cfg.data_path, image_size=cfg.input_size or 32, seed=cfg.seed)
     if cfg.batch_size * world > len(splits.train):
         raise ValueError(f"--batch_size {cfg.batch_size} x {world} process(es) is larger than the "
                          f"{len(splits.train)} training images of {cfg.dataset}; use --batch_size "
@@ -313,7 +313,7 @@ def train(cfg: TrainConfig, rank: int = 0, world: int = 1, device: torch.device 
     """Train (or resume) one run; returns its result record (also written by rank 0)."""
     run_dir, result_path = run_paths(cfg)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    splits = data.load(cfg.dataset, cfg.data_path, image_size=cfg.input_size or 32)
+    splits = data.load(cfg.dataset, cfg.data_path, image_size=cfg.input_size or 32, seed=cfg.seed)
     size = cfg.input_size or splits.image_size
     torch.manual_seed(cfg.seed)
     model_cfg = models.model_config(cfg.model, image_size=size, in_chans=splits.in_chans,

@@ -15,6 +15,11 @@ liere). The sizes:
   canvases: 2x2 patches (an 8x8 grid, as many tokens as the 8x8 digits) and mean
   pooling, so that no token without a position (the class token) reads absolute
   positions through the rotated keys.
+* `probe_diagonal`, `probe_shift`, `probe_extrapolate`, `probe_extrapolate_cls`: the
+  matched width for the generated probe tasks (training/probes.py), named after the task
+  they train on: depth 1 for the diagonal task (one attention layer must find the
+  relation), 2x2 patches for the shift task, and the extrapolation task with mean pooling
+  and with a class token.
 """
 from __future__ import annotations
 
@@ -50,6 +55,10 @@ SIZES = {
     "matched_cifar10": Size(depth=4, heads=4, min_dim_head=48, dropout=0.25, matched=True),
     "matched_digits": Size(depth=2, heads=2, min_dim_head=24, dropout=0.1, matched=True),
     "digits_canvas": Size(depth=2, heads=2, min_dim_head=24, dropout=0.1, matched=True, patch_size=2, pool="mean"),
+    "probe_diagonal": Size(depth=1, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
+    "probe_shift": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean"),
+    "probe_extrapolate": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
+    "probe_extrapolate_cls": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True),
 }
 
 

@@ -1,17 +1,17 @@
-"""`rope-blocks zoo`: train the model comparison on the offline digits and tabulate it.
+"""`rope-blocks zoo`: train a suite of models on offline data and tabulate it.
 
 Every run is an ordinary `rope-blocks train` run (its own checkpoints and result file),
 so an interrupted zoo picks up where it stopped and finished runs are never trained
-twice. Two experiments, each scored with the best checkpoint (chosen on validation):
+twice. Each run is scored with its best checkpoint (chosen on validation). Two suites:
 
-* the comparison: the seed's rows, the new families and the matched-width suite,
-  trained on the 8x8 digits and tested on them; each is also tested on the test digits
-  pasted at random offsets into a 16x16 canvas, a grid with four times the tokens
-  (the absolute embedding of the baseline is resized to it);
-* the translation test: one model per family (`digits_canvas` size) trained on the
-  digits at the centre of a 16x16 canvas and tested with the test digits moved to
-  random offsets in the same canvas, whole patches or any pixels: the token count
-  stays the same, only the content moves.
+* `digits`: the seed's rows and the new families on scikit-learn's 8x8 digits, at the
+  digits size (3 seeds) and at one matched width (5 seeds), where every model is also
+  compared with RoPE-Mixed: a paired difference with its 95% interval, and an
+  equivalence verdict with a margin of EQUIVALENCE_MARGIN;
+* `probes`: the generated probe tasks of training/probes.py (5 seeds, paired), with the
+  verdicts of the predictions P1-P3 that the tasks test (training/probes.py: PREDICTIONS).
+
+The summary goes to results/<suite>/summary.{json,md} under --out.
 """
 from __future__ import annotations
 
@@ -19,56 +19,98 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
 import os
 import platform
 import shlex
-import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-from . import checkpoint, data, main as trainer, models
+from . import checkpoint, data, main as trainer, models, probes, stats
 from .vit import ViT, ViTConfig
 
 PROG = "rope-blocks zoo"
+SUITES = ("digits", "probes")
 # One model per family (and both commuting designs), all at the matched width.
 QUICK_VARIANTS = ["no_rope", "rope_2D_axial_2x2", "mixed_rope_2D_2x2", "rope_2D_axial_3x3_0",
                   "weighted_rope_2D_axial_3x3", "commuting_axial_rope_2D_4x4", "commuting_mixed_rope_2D_4x4",
                   "liere_rope_2D_4x4"]
+QUICK_PROBE_VARIANTS = ["no_rope", "rope_2D_axial_2x2", "mixed_rope_2D_2x2"]
+REFERENCE = "vit_mixed_rope_2D_2x2_matched_digits"  # the digits suite's equivalence reference
+EQUIVALENCE_MARGIN = 0.03
+
+
+@dataclass(frozen=True)
+class Group:
+    """Models trained on one data set with the same seeds and epochs."""
+    dataset: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+
+
+def suite_groups(suite: str, quick: bool) -> list[Group]:
+    if suite == "digits":
+        if quick:
+            return [Group("digits", tuple(f"vit_{v}_matched_digits" for v in QUICK_VARIANTS), (0,), 8)]
+        return [Group("digits", tuple(models.model_names("digits")), (0, 1, 2), 30),
+                Group("digits", tuple(models.model_names("matched_digits")), (0, 1, 2, 3, 4), 30)]
+    groups = []
+    for size, (task, variants, epochs) in probes.SUITE.items():
+        names = [f"vit_{v}_{size}" for v in (QUICK_PROBE_VARIANTS if quick else variants)]
+        groups.append(Group(task, tuple(names), (0,) if quick else probes.SEEDS, 2 if quick else epochs))
+    return groups
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", default="digits", choices=("digits",),
-                   help="the offline comparison (CIFAR: see the README's torchrun commands); models of "
-                        "the digits_canvas size train on digits_canvas")
+    p.add_argument("--suite", default="digits", choices=SUITES,
+                   help="digits: the model comparison on the 8x8 digits; probes: the generated probe tasks "
+                        "and the verdicts of predictions P1-P3")
     p.add_argument("--quick", action="store_true",
-                   help=f"{len(QUICK_VARIANTS)} models (one per family, matched width) and the translation "
-                        "test, one seed, few epochs")
-    p.add_argument("--models", nargs="+", default=None, help="train these registered models instead")
-    p.add_argument("--seeds", nargs="+", type=int, default=None, help="default 0 1 2 (quick: 0)")
-    p.add_argument("--epochs", type=int, default=None, help="default 30 (quick: 8)")
+                   help="a few models, one seed, few epochs (digits: one model per family; probes: "
+                        f"{', '.join(QUICK_PROBE_VARIANTS)} on every task)")
+    p.add_argument("--models", nargs="+", default=None,
+                   help="train these registered models instead (each on the data set its size trains on)")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="override every group's seeds")
+    p.add_argument("--epochs", type=int, default=None, help="override every group's epochs")
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one CPU thread each")
-    p.add_argument("--out", default=None, help="root of runs/ and results/ (default: . ; quick: runs/zoo-quick)")
+    p.add_argument("--out", default=None,
+                   help="root of runs/ and results/ (default: . ; quick: runs/zoo-quick-<suite>)")
     args = p.parse_args(argv)
-    if args.models is None:
-        translation = [f"vit_{v}_digits_canvas" for v in QUICK_VARIANTS]
-        args.models = ([f"vit_{v}_matched_digits" for v in QUICK_VARIANTS] if args.quick
-                       else models.model_names("digits") + models.model_names("matched_digits")) + translation
-    args.seeds = args.seeds if args.seeds is not None else [0] if args.quick else [0, 1, 2]
-    args.epochs = args.epochs if args.epochs is not None else 8 if args.quick else 30
-    args.out = args.out if args.out is not None else "runs/zoo-quick" if args.quick else "."
-    for name in args.models:
+    for name in args.models or []:
         models.check_name(name)
+        dataset = training_set(name)
+        if dataset is None or (args.suite == "probes") != (dataset in probes.TASKS):
+            hint = "the size of no suite" if dataset is None else \
+                f"for --suite {'probes' if dataset in probes.TASKS else 'digits'}"
+            raise ValueError(f"model {name} is not one of the {args.suite} suite's sizes ({hint}); pass a model "
+                             f"of the sizes {', '.join(suite_sizes(args.suite))}.")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {args.jobs}.")
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {args.epochs}.")
+    groups = suite_groups(args.suite, args.quick)
+    if args.models is not None:
+        # Each model trains with the seeds and epochs of the first suite group on its data set.
+        defaults = {}
+        for g in groups:
+            defaults.setdefault(g.dataset, g)
+        datasets = dict.fromkeys(training_set(m) for m in args.models)
+        groups = [Group(d, tuple(m for m in args.models if training_set(m) == d), defaults[d].seeds, defaults[d].epochs)
+                  for d in datasets]
+    args.groups = [Group(g.dataset, g.models, tuple(args.seeds) if args.seeds is not None else g.seeds,
+                         args.epochs or g.epochs) for g in groups]
+    args.out = args.out if args.out is not None else f"runs/zoo-quick-{args.suite}" if args.quick else "."
     return args
 
 
@@ -76,51 +118,70 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parse_args(argv)
+        summary_path = Path(args.out) / "results" / args.suite / "summary.json"
+        check_summary_suite(summary_path, args.suite)
     except ValueError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    runs = [(name, seed) for name in args.models for seed in args.seeds]
-    print(f"{PROG}: {len(args.models)} models x {len(args.seeds)} seeds, {args.epochs} epochs each, "
-          f"{args.jobs} at a time; outputs under {Path(args.out).resolve()}")
+    runs = [(name, seed, g.dataset, g.epochs) for g in args.groups for name in g.models for seed in g.seeds]
+    n_models = sum(len(g.models) for g in args.groups)
+    print(f"{PROG}: suite {args.suite}, {n_models} models, {len(runs)} runs, {args.jobs} at a time; "
+          f"outputs under {Path(args.out).resolve()}")
     t0 = time.perf_counter()
     rows, failures = [], []
     with contextlib.ExitStack() as stack:
         if args.jobs == 1:
-            outcomes = (_run_one(name, seed, args) for name, seed in runs)
+            outcomes = (_run_one(*run, args) for run in runs)
         else:
             pool = stack.enter_context(ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")))
             outcomes = pool.map(_run_one, *zip(*runs), [args] * len(runs))
-        for (name, seed), outcome in zip(runs, outcomes):
+        for (name, seed, _, _), outcome in zip(runs, outcomes):
             if "error" in outcome:
                 failures.append(outcome)
                 print(f"  FAILED {name} seed {seed}: {outcome['error']}", flush=True)
             else:
                 rows.append(outcome)
-                scores = ", ".join(f"{k} {v:.4f}" for k, v in outcome["moved_acc"].items())
-                print(f"  {name} seed {seed}: test {outcome['test_acc']:.4f}, {scores}"
+                scores = "".join(f", {k} {v:.4f}" for k, v in outcome["extra_acc"].items())
+                print(f"  {name} seed {seed}: test {outcome['test_acc']:.4f}{scores}"
                       f"{' (already trained)' if outcome['reused'] else ''}", flush=True)
     seconds = time.perf_counter() - t0
-    table = summary_tables(rows, args.models)
-    print("\n" + table)
-    results = Path(args.out) / "results" / args.dataset
-    header = {"command": shlex.join(["rope-blocks", "zoo", *argv]), "commit": trainer.git_commit(),
+    analysis = analyse(args.suite, rows)
+    text = summary_text(args.suite, rows, args.groups, analysis)
+    print("\n" + text)
+    header = {"suite": args.suite, "command": shlex.join(["rope-blocks", "zoo", *argv]),
+              "commit": trainer.git_commit(),
               "device": f"CPU ({os.cpu_count()} cores, {platform.machine()}), {args.jobs} run(s) at a time, "
                         "1 thread each",
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "wall_seconds": round(seconds), "epochs": args.epochs, "seeds": args.seeds,
-              "batch_size": args.batch_size, "lr": args.lr, "canvas": data.CANVAS}
-    checkpoint.write_json({**header, "runs": rows, "failures": failures}, results / "summary.json")
-    text = "\n".join(f"- {k}: {v}" for k, v in header.items())
-    (results / "summary.md").write_text(f"# {args.dataset} zoo\n\n{text}\n\n{table}\n")
-    print(f"\n{len(rows)} runs in {seconds:.0f} s; table in {results / 'summary.md'}")
+              "wall_seconds": round(seconds), "batch_size": args.batch_size, "lr": args.lr,
+              "groups": [{"dataset": g.dataset, "models": list(g.models), "seeds": list(g.seeds), "epochs": g.epochs}
+                         for g in args.groups]}
+    checkpoint.write_json({**header, **analysis, "runs": rows, "failures": failures}, summary_path)
+    lines = "\n".join(f"- {k}: {v}" for k, v in header.items() if k != "groups")
+    summary_path.with_suffix(".md").write_text(f"# {args.suite} zoo\n\n{lines}\n\n{text}\n")
+    print(f"\n{len(rows)} runs in {seconds:.0f} s; tables in {summary_path.with_suffix('.md')}")
     return 1 if failures else 0
 
 
-def _run_one(name: str, seed: int, args) -> dict:
+def check_summary_suite(path: Path, suite: str) -> None:
+    """Refuse to write one suite's summary over another's."""
+    try:
+        earlier = json.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} exists but cannot be read ({e}); move it away or pass another --out.") from None
+    # Summaries from before the probes suite carry no suite name: they are the digits suite's.
+    if earlier.get("suite", "digits") != suite:
+        raise ValueError(f"{path} holds the summary of another suite ({earlier.get('suite', 'unnamed')!r}, made by "
+                         f"{earlier.get('command', 'an unknown command')!r}); it was left as it is. Pass another "
+                         "--out for this suite.")
+
+
+def _run_one(name: str, seed: int, dataset: str, epochs: int, args) -> dict:
     torch.set_num_threads(1)
     run_id = f"{name}_seed{seed}"
-    dataset = training_set(name)
-    cfg_argv = ["--model", name, "--dataset", dataset, "--epochs", str(args.epochs),
+    cfg_argv = ["--model", name, "--dataset", dataset, "--epochs", str(epochs),
                 "--batch_size", str(args.batch_size), "--lr", str(args.lr), "--seed", str(seed),
                 "--run_id", run_id, "--num_workers", "0", "--out", args.out, "--no_progress"]
     cfg = trainer.parse_args(cfg_argv)
@@ -134,28 +195,34 @@ def _run_one(name: str, seed: int, args) -> dict:
             last = (run_dir / "train.log").read_text().strip().splitlines()[-1:]
             return {"model": name, "seed": seed, "error": last[0] if last else f"exit code {code}"}
     result = json.loads(result_path.read_text())
-    digits = data.load("digits")
-    splits = digits if dataset == "digits" else data.load(dataset)
-    model = load_model(run_dir / "best.pt")
-    moved = MOVES[dataset]
-    return {"model": name, "seed": seed, "run_id": run_id, "reused": reused,
+    extra = probes.extra_tests(dataset, seed) if dataset in probes.TASKS else {}
+    extra_acc = {}
+    if extra:
+        if not (run_dir / "best.pt").is_file():
+            return {"model": name, "seed": seed,
+                    "error": f"{run_dir / 'best.pt'} is missing, so its extra tests cannot be scored; "
+                             f"delete {result_path} to train the run again"}
+        model, splits = load_model(run_dir / "best.pt"), data.load(dataset, seed=seed)
+        extra_acc = {test: accuracy(model, images, labels, splits) for test, (images, labels) in extra.items()}
+    return {"model": name, "seed": seed, "dataset": dataset, "run_id": run_id, "reused": reused,
             "best_epoch": result["best"]["epoch"], "val_acc": result["best"]["val_acc"],
-            "test_acc": result["best"]["test_acc"],
-            "moved_acc": {k: accuracy(model, data.place_on_canvas(digits.test.images, data.CANVAS, seed=0, step=step),
-                                      splits.test.labels, splits) for k, step in moved.items()},
+            "test_acc": result["best"]["test_acc"], "extra_acc": extra_acc,
             "parameters": result["parameters"], "encoding_parameters": result["encoding_parameters"],
             "relative_by_theory": result["relative_by_theory"],
             "relative_error": max(result["relative_error"]) if result["relative_error"] else None,
             "train_seconds": sum(h["train_seconds"] for h in result["history"])}
 
 
-# How each training set's test digits are moved: name -> step of the random offsets in the canvas.
-MOVES = {"digits": {"16x16 canvas": 1},
-         "digits_canvas": {"shifted by whole patches": 2, "shifted by any pixels": 1}}
+def training_set(name: str) -> str | None:
+    """The data set a registered model trains on in the zoo (None: a CIFAR size)."""
+    size = models.size_of(name)
+    if size in ("digits", "matched_digits"):
+        return "digits"
+    return probes.SUITE[size][0] if size in probes.SUITE else None
 
 
-def training_set(name: str) -> str:
-    return "digits_canvas" if models.size_of(name) == "digits_canvas" else "digits"
+def suite_sizes(suite: str) -> list[str]:
+    return ["digits", "matched_digits"] if suite == "digits" else list(probes.SUITE)
 
 
 def _finished(result_path: Path, cfg: trainer.TrainConfig) -> bool:
@@ -180,36 +247,89 @@ def accuracy(model: ViT, images: torch.Tensor, labels: torch.Tensor, splits: dat
     return trainer.evaluate(model, loader, splits.prepare, torch.device("cpu"), amp=False)[1]
 
 
-def _mean_std(values) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
+def fmt_ci(values) -> str:
+    """'mean [low, high]' (95% interval over seeds); the mean alone for one seed."""
+    mean, low, high = stats.mean_ci(values)
+    return f"{mean:.4f}" if math.isnan(low) else f"{mean:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def fmt_difference(c: dict) -> str:
+    if c["difference"] is None:
         return "-"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} +- {std:.4f}"
+    low, high = c["ci"]
+    ci = "" if math.isnan(low) else f" [{low:+.4f}, {high:+.4f}]"
+    return f"{c['difference']:+.4f}{ci}"
 
 
-def summary_tables(rows: list[dict], order: list[str]) -> str:
-    """One markdown table per training set: mean +- std over seeds of every score."""
-    tables = []
-    for dataset, moves in MOVES.items():
-        names = [n for n in order if training_set(n) == dataset and any(r["model"] == n for r in rows)]
-        if not names:
+def analyse(suite: str, rows: list[dict]) -> dict:
+    """digits: every matched model against RoPE-Mixed; probes: the predictions' comparisons and verdicts."""
+    if suite == "digits":
+        others = dict.fromkeys(r["model"] for r in rows if models.size_of(r["model"]) == "matched_digits")
+        others.pop(REFERENCE, None)
+        comparisons = [stats.compare(rows, stats.Comparison(
+            f"{name} is within {EQUIVALENCE_MARGIN} of {REFERENCE}", stats.Side((name,)), stats.Side((REFERENCE,)),
+            "equivalent", EQUIVALENCE_MARGIN)) for name in others]
+        return {"equivalence": {"reference": REFERENCE, "margin": EQUIVALENCE_MARGIN, "comparisons": comparisons}}
+    predictions = {}
+    for pid, (statement, comparisons) in probes.PREDICTIONS.items():
+        done = [stats.compare(rows, c) for c in comparisons]
+        predictions[pid] = {"statement": statement, "verdict": stats.combine(c["verdict"] for c in done),
+                            "comparisons": done}
+    return {"predictions": predictions}
+
+
+def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: dict) -> str:
+    """Markdown: a table per group (mean and 95% interval over seeds), then the analysis."""
+    parts = []
+    for g in groups:
+        mine = {name: [r for r in rows if r["model"] == name and r["seed"] in g.seeds] for name in g.models}
+        mine = {name: runs for name, runs in mine.items() if runs}
+        if not mine:
             continue
-        test = "test acc" if dataset == "digits" else "centred test acc"
-        lines = [f"| model | seeds | {test} | {' | '.join(f'{m} acc' for m in moves)} | params "
-                 "| encoding params | relative (theory) | measured relative error |",
-                 "| --- " * (7 + len(moves)) + "|"]
-        for name in names:
-            mine = [r for r in rows if r["model"] == name]
-            rel = mine[0]["relative_by_theory"]
-            errors = [r["relative_error"] for r in mine if r["relative_error"] is not None]
-            moved = " | ".join(_mean_std(r["moved_acc"][m] for r in mine) for m in moves)
-            lines.append(
-                f"| {name} | {len(mine)} | {_mean_std(r['test_acc'] for r in mine)} | {moved} "
-                f"| {mine[0]['parameters']:,} | {mine[0]['encoding_parameters']:,} "
-                f"| {'-' if rel is None else 'yes' if rel else 'no'} | {f'{max(errors):.1e}' if errors else '-'} |")
-        tables.append(f"Trained on {dataset}:\n\n" + "\n".join(lines))
-    return "\n\n".join(tables)
+        tests = list(dict.fromkeys(t for runs in mine.values() for r in runs for t in r["extra_acc"]))
+        lines = ["| model | seeds | test acc | " + "".join(f"{t} acc | " for t in tests)
+                 + "params | encoding params | relative (theory) | measured relative error |",
+                 "| --- " * (7 + len(tests)) + "|"]
+        for name, runs in mine.items():
+            rel = runs[0]["relative_by_theory"]
+            errors = [r["relative_error"] for r in runs if r["relative_error"] is not None]
+            extra = "".join(f"{fmt_ci(r['extra_acc'][t] for r in runs)} | " for t in tests)
+            lines.append(f"| {name} | {len(runs)} | {fmt_ci(r['test_acc'] for r in runs)} | {extra}"
+                         f"{runs[0]['parameters']:,} | {runs[0]['encoding_parameters']:,} "
+                         f"| {'-' if rel is None else 'yes' if rel else 'no'} "
+                         f"| {f'{max(errors):.1e}' if errors else '-'} |")
+        parts.append(f"Size {models.size_of(g.models[0])}, trained on {g.dataset} for {g.epochs} epochs, seeds "
+                     f"{', '.join(map(str, g.seeds))} (accuracy: mean [95% interval over seeds]):\n\n"
+                     + "\n".join(lines))
+    if "equivalence" in analysis and analysis["equivalence"]["comparisons"]:
+        eq = analysis["equivalence"]
+        lines = [f"Each matched model against {eq['reference']}: paired difference of test accuracy "
+                 f"[95% interval over seeds]; equivalent when the interval lies within +-{eq['margin']}.", "",
+                 "| model | difference | verdict |", "| --- | --- | --- |"]
+        lines += [f"| {variant_name(c['a'][0])} | {fmt_difference(c)} | {_equivalence_words(c['verdict'])} |"
+                  for c in eq["comparisons"]]
+        parts.append("\n".join(lines))
+    for pid, p in analysis.get("predictions", {}).items():
+        lines = [f"{pid}: {p['statement']} Verdict: **{p['verdict']}**.", "",
+                 "| claim | A | B | A - B [95% interval] | test | margin | verdict |",
+                 "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {c['claim']} | {_side(c['a'], c['a_test'])} | {_side(c['b'], c['b_test'])} "
+                  f"| {fmt_difference(c)} | {c['kind']} | {c['margin']} | {c['verdict']} |" for c in p["comparisons"]]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _side(names: list[str], test: str) -> str:
+    return f"{', '.join(variant_name(n) for n in names)} ({test})"
+
+
+def variant_name(name: str) -> str:
+    """vit_<variant>_<size> -> <variant>."""
+    return name.removeprefix("vit_").removesuffix(f"_{models.size_of(name)}")
+
+
+def _equivalence_words(verdict: str) -> str:
+    return {"holds": "equivalent", "fails": "differs", "undecided": "undecided"}[verdict]
 
 
 if __name__ == "__main__":

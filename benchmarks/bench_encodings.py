@@ -11,11 +11,16 @@ compute rotations:
   (LieRE's algorithm);
 
 and ``commuting/logits`` is the commuting path that skips the map back out of the plane basis,
-which dot-product attention cannot tell apart (theory T5).
+which dot-product attention cannot tell apart (theory T5). ``commuting/fold`` folds the basis into
+the query and key projections instead (``fold_weight``, ``folded=True``): per token only the planes
+turn, and per step each of the two (H * D) x (H * D) projection weights takes one block-diagonal
+product with Q, forward and backward (into Q), which the row includes.
 
     python -m benchmarks.bench_encodings                 # CPU, the full shapes
     python -m benchmarks.bench_encodings --batch 8 --reps 3 --warmup 1   # CPU, `make bench`
     python -m benchmarks.bench_encodings --device cuda   # GPU, bf16 inputs
+    python -m benchmarks.bench_encodings --batch 8 --reps 3 --warmup 1 --name encodings-fold \
+        --labels axial mixed commuting/cayley commuting/logits commuting/fold   # the folded basis
 """
 from __future__ import annotations
 
@@ -64,6 +69,23 @@ class ExpBaseline(torch.nn.Module):
         return tuple(out)
 
 
+class FoldedCase(torch.nn.Module):
+    """A commuting encoding with its basis folded into the query and key projection weights.
+
+    Returns the folded weights beside q' and k', so that a step also times their products with Q
+    and the backward of those products (into Q and the weights), which a ViT pays once per step.
+    """
+
+    def __init__(self, enc: rb.RotaryEncoding):
+        super().__init__()
+        self.enc = enc
+        width = enc.num_heads * enc.head_dim  # a ViT's W_q and W_k are (H * D) x width, width = H * D
+        self.weights = torch.nn.ParameterList(torch.randn(width, width) / width ** 0.5 for _ in range(2))
+
+    def forward(self, q, k, pos):
+        return (*self.enc(q, k, pos, folded=True), *(self.enc.fold_weight(w) for w in self.weights))
+
+
 def make_case(label: str, k: int, heads: int, dim: int):
     """The module for one row, or None where the design does not fit (e.g. axial blocks with k = D)."""
     if label in ("axial", "mixed"):
@@ -79,30 +101,33 @@ def make_case(label: str, k: int, heads: int, dim: int):
         return ExpBaseline(enc, dense=True)
     if label == "liere-exp":
         return ExpBaseline(enc, dense=False)
+    if label == "commuting/fold":
+        return FoldedCase(enc)
     return enc
 
 
 # The per-token dense exponential costs the same at every k (it never sees the blocks): one k is enough.
 ONLY_AT = {"comrope-exp": (8,)}
 LABELS = ("axial", "mixed", "givens", "weighted", "commuting/fixed", "commuting/cayley", "commuting/logits",
-          "liere", "liere-exp", "comrope-exp")
+          "commuting/fold", "liere", "liere-exp", "comrope-exp")
 
 
 def measure(module, label, shape, device, dtype, warmup, reps) -> tuple[float, int]:
     b, h, n, d = shape
     module = module.to(device)
     g = torch.Generator(device=device).manual_seed(0)
-    q, k, gq, gk = (torch.randn(b, h, n, d, generator=g, device=device, dtype=dtype) for _ in range(4))
-    q.requires_grad_(True)
-    k.requires_grad_(True)
+    q, k = (torch.randn(b, h, n, d, generator=g, device=device, dtype=dtype, requires_grad=True) for _ in range(2))
     pos = grid_positions(n).to(device)
     kwargs = {"for_logits": True} if label == "commuting/logits" else {}
 
     def forward():
         return module(q, k, pos, **kwargs)
 
+    # One gradient per output: q' and k', and for the folded case the folded weights.
+    grads = [torch.randn(out.shape, generator=g, device=device, dtype=out.dtype) for out in forward()]
+
     def step():
-        torch.autograd.backward(forward(), (gq, gk))
+        torch.autograd.backward(forward(), grads)
         q.grad = k.grad = None
         module.zero_grad(set_to_none=True)
 
@@ -151,16 +176,20 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(parser, batch=64)
+    add_run_arguments(parser, batch=64, name="encodings")
     parser.add_argument("--block_sizes", nargs="+", default=BLOCK_SIZES, type=lambda k: k if k == "D" else int(k),
                         help="block sizes k to measure; D is the whole head (default: %(default)s)")
+    parser.add_argument("--labels", nargs="+", default=LABELS, choices=LABELS, metavar="LABEL",
+                        help="designs to measure, axial first (it is the baseline); default all: %(default)s")
     args = parser.parse_args(argv)
     device = run_device(args, parser)
+    if args.labels[0] != "axial":
+        parser.error("--labels must start with axial: every ratio is to axial 2x2 measured in the same run")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     shapes = {name: (args.batch, *shape[1:]) for name, shape in SHAPES.items()}
     torch.manual_seed(0)
-    rows = run(shapes, device, dtype, args.warmup, args.reps, block_sizes=args.block_sizes)
-    path = write_result("encodings", device, {"shapes": shapes, "dtype": str(dtype), "rows": rows}, args.out,
+    rows = run(shapes, device, dtype, args.warmup, args.reps, labels=args.labels, block_sizes=args.block_sizes)
+    path = write_result(args.name, device, {"shapes": shapes, "dtype": str(dtype), "rows": rows}, args.out,
                         "benchmarks.bench_encodings", argv)
     print(table(rows))
     print(f"\nwrote {path}")

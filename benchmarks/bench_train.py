@@ -11,11 +11,16 @@ images) on this one device.
     python -m benchmarks.bench_train                           # CPU, batch 64
     python -m benchmarks.bench_train --models seed --batch 2 --reps 1 --warmup 0   # CPU, `make bench`
     python -m benchmarks.bench_train --device cuda              # GPU: eager and compiled, bf16
+    python -m benchmarks.bench_train --models fold --batch 8 --reps 3 --warmup 1   # the folded basis
+
+``--fold`` (implied by ``--models fold``) also measures each commuting model with its basis folded
+into W_q and W_k (ViTConfig.fold_basis); its rows say "fold": true and go to <device>-train-fold.json.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import re
 import sys
@@ -26,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from training import main as trainer
 from training import models
+from training.vit import ViT
 
 from .common import add_run_arguments, median_seconds, memory_bytes, run_device, write_result
 
@@ -49,8 +55,9 @@ def sdpa_kernels(step) -> list[str]:
     return sorted({e.name for e in prof.events() if ATTENTION_OPS.search(e.name)})
 
 
-def make_step(name: str, device: torch.device, batch: int, amp: bool, compile_: bool):
-    model = models.build_model(name, image_size=32, in_chans=3, num_classes=10).to(device)
+def make_step(name: str, device: torch.device, batch: int, amp: bool, compile_: bool, fold: bool = False):
+    cfg = models.model_config(name, image_size=32, in_chans=3, num_classes=10)
+    model = ViT(dataclasses.replace(cfg, fold_basis=fold)).to(device)
     model.train()
     optimizers = trainer.build_optimizers(model, trainer.TrainConfig(model=name))
     net = torch.compile(model) if compile_ else model
@@ -73,15 +80,15 @@ def make_step(name: str, device: torch.device, batch: int, amp: bool, compile_: 
     return model, forward, step
 
 
-def measure(name, device, batch, amp, compile_, warmup, reps) -> dict:
-    model, forward, step = make_step(name, device, batch, amp, compile_)
+def measure(name, device, batch, amp, compile_, warmup, reps, fold=False) -> dict:
+    model, forward, step = make_step(name, device, batch, amp, compile_, fold)
     seconds = median_seconds(step, device, warmup, reps)
     with FlopCounterMode(display=False) as counter:
         forward()[0].backward()
     flops = counter.get_total_flops()
     peak = peak_flops(device)
     return {
-        "model": name, "compile": compile_, "amp": amp, "batch": batch,
+        "model": name, "compile": compile_, "amp": amp, "fold": fold, "batch": batch,
         "params": sum(p.numel() for p in model.parameters()),
         "seconds_per_step": seconds, "images_per_second": batch / seconds,
         "memory_bytes": memory_bytes(step, forward, device),
@@ -101,37 +108,64 @@ def projected_seconds(rows: list[dict], seed_models: list[str], compile_: bool) 
 
 def table(rows: list[dict]) -> str:
     """Markdown: images/s, memory and MFU per model, and the ratio to the axial model of its width."""
-    lines = ["| model | compile | params | images/s | x axial | memory MiB | GFLOP/image | MFU | attention kernel |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | compile | params | images/s | x axial | x mixed | memory MiB | GFLOP/image | MFU "
+             "| attention kernel |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        ref = next((a for a in rows if a["compile"] == r["compile"] and a["model"] == axial_of(r["model"])), None)
-        ratio = f"{ref['images_per_second'] / r['images_per_second']:.2f}" if ref else "-"
+        ratio, to_mixed = (ratio_to(rows, r, ref(r["model"])) for ref in (axial_of, mixed_of))
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
         kernels = ", ".join(k.replace("aten::", "") for k in r["sdpa_kernels"]) or "-"
-        lines.append(f"| {r['model']} | {'yes' if r['compile'] else 'no'} | {r['params']:,} | "
-                     f"{r['images_per_second']:.1f} | {ratio} | {r['memory_bytes'] / 2**20:.0f} | "
+        model = r["model"] + (" (fold)" if r.get("fold") else "")
+        lines.append(f"| {model} | {'yes' if r['compile'] else 'no'} | {r['params']:,} | "
+                     f"{r['images_per_second']:.1f} | {ratio} | {to_mixed} | {r['memory_bytes'] / 2**20:.0f} | "
                      f"{r['flops_per_image'] / 1e9:.2f} | {mfu} | {kernels} |")
     return "\n".join(lines)
 
 
+def ratio_to(rows: list[dict], row: dict, reference: str) -> str:
+    """Step time of ``row`` as a multiple of the unfolded ``reference`` model's, "-" if not measured."""
+    ref = next((a for a in rows if a["compile"] == row["compile"] and a["model"] == reference
+                and not a.get("fold")), None)
+    return f"{ref['images_per_second'] / row['images_per_second']:.2f}" if ref else "-"
+
+
 def axial_of(name: str) -> str:
     """The axial 2x2 model of the same size: the reference for the step-time ratio."""
+    return _same_size("vit_rope_2D_axial_2x2_", name)
+
+
+def mixed_of(name: str) -> str:
+    """The RoPE-Mixed 2x2 model of the same size: what a folded commuting model is exported to."""
+    return _same_size("vit_mixed_rope_2D_2x2_", name)
+
+
+def _same_size(prefix: str, name: str) -> str:
     size = name.rsplit("_cifar10", 1)[0]
-    prefix = "vit_rope_2D_axial_2x2_"
     return prefix + ("matched_cifar10" if size.endswith("_matched") else "cifar10")
 
 
 def suites(which: str) -> list[str]:
     seed = [f"vit_{v}_cifar10" for v in models.SEED_VARIANTS]
     matched = models.model_names("matched_cifar10")
-    return {"seed": seed, "matched": matched, "all": seed + matched}[which]
+    # The folded basis against the 2x2 designs at one width (matched: the head width every k divides).
+    fold = [f"vit_{v}_matched_cifar10" for v in ("rope_2D_axial_2x2", "mixed_rope_2D_2x2",
+                                                 "commuting_mixed_rope_2D_4x4", "commuting_axial_rope_2D_4x4")]
+    return {"seed": seed, "matched": matched, "all": seed + matched, "fold": fold}[which]
+
+
+def foldable(name: str) -> bool:
+    """Models whose learned basis can fold into W_q and W_k (ViTConfig.fold_basis)."""
+    return models.REGISTRY[name][0].family == "commuting"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(parser, batch=64)
-    parser.add_argument("--models", choices=("seed", "matched", "all"), default="all")
+    add_run_arguments(parser, batch=64, name=None)
+    parser.add_argument("--models", choices=("seed", "matched", "all", "fold"), default="all")
+    parser.add_argument("--fold", action="store_true",
+                        help="also measure each commuting model with fold_basis=True (implied by --models fold); "
+                             "default --name train-fold")
     parser.add_argument("--compile", choices=("off", "on", "both"), default=None,
                         help="torch.compile the model (default: both on CUDA, off on CPU)")
     parser.add_argument("--compile_models", choices=("seed", "matched", "all"), default="all",
@@ -142,18 +176,22 @@ def main(argv: list[str] | None = None) -> int:
         args.compile or ("both" if device.type == "cuda" else "off")]
     amp = device.type == "cuda"
     names = suites(args.models)
+    fold = args.fold or args.models == "fold"
+    args.name = args.name or ("train-fold" if fold else "train")
     rows = []
     for compile_ in compile_modes:
         for name in [n for n in names if not compile_ or n in suites(args.compile_models)]:
-            torch.manual_seed(0)
-            row = measure(name, device, args.batch, amp, compile_, args.warmup + (3 if compile_ else 0), args.reps)
-            rows.append(row)
-            gc.collect()  # each model's activations are large: return them before building the next
-            print(f"{name:<44} compile={compile_!s:<5} {row['images_per_second']:9.1f} img/s  "
-                  f"{row['memory_bytes'] / 2**20:8.0f} MiB", flush=True)
+            for folded in (False, True) if fold and foldable(name) else (False,):
+                torch.manual_seed(0)
+                row = measure(name, device, args.batch, amp, compile_, args.warmup + (3 if compile_ else 0),
+                              args.reps, fold=folded)
+                rows.append(row)
+                gc.collect()  # each model's activations are large: return them before building the next
+                print(f"{name + (' (fold)' if folded else ''):<51} compile={compile_!s:<5} "
+                      f"{row['images_per_second']:9.1f} img/s  {row['memory_bytes'] / 2**20:8.0f} MiB", flush=True)
     seed_models = suites("seed")
     projection = {("compiled" if c else "eager"): projected_seconds(rows, seed_models, c) for c in compile_modes}
-    path = write_result("train", device, {"rows": rows, "projected_seed_comparison_seconds": projection,
+    path = write_result(args.name, device, {"rows": rows, "projected_seed_comparison_seconds": projection,
                                           "seed_comparison": f"{len(seed_models)} models x {SEED_EPOCHS} epochs x "
                                                              f"{SEED_IMAGES} images"},
                         args.out, "benchmarks.bench_train", argv)

@@ -99,14 +99,18 @@ def memory_bytes(step, forward, device: torch.device) -> int:
     return sum(storages.values())
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
-    """The options every benchmark takes: where it runs, how long it measures, where it writes."""
+def add_run_arguments(parser: argparse.ArgumentParser, batch: int, name: str | None) -> None:
+    """The options every benchmark takes: where it runs, how long it measures, where it writes.
+
+    name: the default result name (<out>/<device>-<name>.json); None lets the benchmark choose.
+    """
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--batch", type=int, default=batch)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
+    parser.add_argument("--name", default=name, help="result file <out>/<device>-<name>.json (default: %(default)s)")
 
 
 def run_device(args: argparse.Namespace, parser: argparse.ArgumentParser) -> torch.device:

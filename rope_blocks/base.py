@@ -107,6 +107,19 @@ class RotaryEncoding(nn.Module):
         """The rotated blocks in any orthogonal basis of the family's choosing; by default R x itself."""
         return self._rotate_blocks(xb, ctx)
 
+    def _plane_context(self, pos: torch.Tensor):
+        """The context of the folded path (``folded=True``): families without a plane basis have none."""
+        raise self._no_plane_basis()
+
+    def _no_plane_basis(self) -> ValueError:
+        return ValueError(
+            f"the '{self.family}' family has no plane basis to fold into the query and key projections; "
+            "folded=True and fold_weight work for the planar families (axial, mixed, givens, commuting)."
+        )
+
+    def _rotate_planes(self, yb: torch.Tensor, ctx) -> torch.Tensor:
+        raise NotImplementedError
+
     def _block_rotations(self, pos: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -118,7 +131,7 @@ class RotaryEncoding(nn.Module):
 
     # ------------------------------------------------------------------ public interface
     def forward(self, q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor,
-                for_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                for_logits: bool = False, folded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate queries and keys.
 
         Args:
@@ -128,16 +141,19 @@ class RotaryEncoding(nn.Module):
                 Every dot product q'_i . k'_j is the same, so dot-product attention is unchanged,
                 and a learned basis costs one k x k map per block fewer (theory T5). Use it only
                 when q' and k' meet nothing but each other's dot products.
+            folded: q and k come from projections folded by ``fold_weight`` (already in the plane
+                basis), so only the planes rotate: the result is what ``for_logits`` gives for the
+                unfolded projections, and the basis costs no map per token at all (planar families).
         Returns:
             (q', k'), same shapes and dtypes as q and k.
         """
         self._check_qk(q, k)
-        return self._rotated((q, k), pos, for_logits)
+        return self._rotated((q, k), pos, "folded" if folded else "logits" if for_logits else "rotate")
 
     def rotate(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Rotate one (B, H, N, D) tensor (e.g. keys of a cross-attention) by R(pos)."""
         self._check_qk(x, x)
-        return self._rotated((x,), pos, False)[0]
+        return self._rotated((x,), pos, "rotate")[0]
 
     def rotation(self, pos: torch.Tensor) -> torch.Tensor:
         """Dense reference: (H, N, D, D) matrices R(pos), in float64 when pos is float64."""
@@ -153,6 +169,10 @@ class RotaryEncoding(nn.Module):
         blocks = self._block_generators(reference_dtype(dtype))
         dense = embed_blocks(blocks, self.head_dim, fill=0.0)
         return dense.expand(self.num_heads, *dense.shape[1:])
+
+    def fold_weight(self, w: torch.Tensor) -> torch.Tensor:
+        """W -> blockdiag(Q)^T W per head, for ``folded=True`` (the planar families override this)."""
+        raise self._no_plane_basis()
 
     def no_weight_decay(self) -> set[str]:
         """Names of the learned rotation parameters, to keep out of weight decay."""
@@ -171,18 +191,24 @@ class RotaryEncoding(nn.Module):
             tensor = next(iter(self.buffers()), None)
         return tensor.device if tensor is not None else torch.device("cpu")
 
-    def _rotated(self, tensors: tuple[torch.Tensor, ...], pos, for_logits: bool) -> tuple[torch.Tensor, ...]:
-        """Check pos, build the angle context once (fp32, outside autocast), rotate every tensor."""
+    def _rotated(self, tensors: tuple[torch.Tensor, ...], pos, mode: str) -> tuple[torch.Tensor, ...]:
+        """Check pos, build the angle context once (fp32, outside autocast), rotate every tensor.
+
+        mode: "rotate" (R x), "logits" (``for_logits``) or "folded" (the planes only).
+        """
         x = tensors[0]
         pos = self._check_pos(pos, n_tokens=x.shape[-2], device=x.device)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            ctx = self._context(pos.to(reference_dtype(x.dtype)))
-            return tuple(self._rotate(t, ctx, for_logits) for t in tensors)
+            # The folded path needs no basis, so its context does not build one.
+            context = self._plane_context if mode == "folded" else self._context
+            ctx = context(pos.to(reference_dtype(x.dtype)))
+            return tuple(self._rotate(t, ctx, mode) for t in tensors)
 
-    def _rotate(self, x: torch.Tensor, ctx, for_logits: bool = False) -> torch.Tensor:
+    def _rotate(self, x: torch.Tensor, ctx, mode: str = "rotate") -> torch.Tensor:
         work = torch.promote_types(x.dtype, torch.float32)
         xb = x[..., : self.block_dims].to(work).unflatten(-1, (self.num_blocks, self.block_size))
-        rotate_blocks = self._rotate_blocks_for_logits if for_logits else self._rotate_blocks
+        rotate_blocks = {"rotate": self._rotate_blocks, "logits": self._rotate_blocks_for_logits,
+                         "folded": self._rotate_planes}[mode]
         rotated = rotate_blocks(xb, ctx).flatten(-2).to(x.dtype)
         if self.block_dims == self.head_dim:
             return rotated

@@ -90,6 +90,18 @@ class Basis(nn.Module):
             return xb
         return (xb.flatten(-2) @ op).unflatten(-1, xb.shape[-2:])
 
+    def rows_to_planes(self, wb: torch.Tensor, q: torch.Tensor | None) -> torch.Tensor:
+        """(H, nb, k, M) rows of a projection weight, k per block -> Q^T W per block (fold_weight).
+
+        Block by block, not through ``operator``: a weight is one product per step, not one per
+        token, and the dense block-diagonal operator would spend nb times the flops on zeros.
+        """
+        if self.kind == "permutation":
+            return wb.index_select(-2, self.perm)
+        if q is None:
+            return wb
+        return q.transpose(-1, -2) @ wb
+
     def from_planes(self, yb: torch.Tensor, op: torch.Tensor | None) -> torch.Tensor:
         """Q y, the inverse of ``to_planes``."""
         if self.kind == "permutation":

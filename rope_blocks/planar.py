@@ -16,7 +16,9 @@ commuting  any   floor(k/2)       fixed or learned SO(k)        fixed or learned
 
 The fast path never forms a per-token matrix: y = Q^T x (a k x k map per block, applied to all
 blocks at once as one block-diagonal product per head; none when Q = I), rotate pairs of y by
-cos/sin, x' = Q y. The dense reference builds Q diag(R(phi)) Q^T.
+cos/sin, x' = Q y. The dense reference builds Q diag(R(phi)) Q^T. In dot-product attention Q^T
+can instead be folded into the query and key projections (``fold_weight``, ``folded=True``):
+then only the planes rotate per token, and Q costs one small product per weight.
 """
 from __future__ import annotations
 
@@ -76,13 +78,19 @@ class PlanarRotation(RotaryEncoding):
         return 2 * self.planes_per_block * self.num_blocks
 
     def _context(self, pos):
+        return (*self._plane_context(pos), self.basis.operator(self.basis.matrix(pos.dtype)))
+
+    def _plane_context(self, pos):
         phi = self.freqs.angles(pos)
-        return torch.cos(phi), torch.sin(phi), self.basis.operator(self.basis.matrix(pos.dtype))
+        return torch.cos(phi), torch.sin(phi)
 
     def _rotate_blocks_for_logits(self, xb, ctx):
         """P(phi) Q^T x: the rotation seen in the plane basis, without the map back."""
-        cos, sin, q = ctx
-        y = self.basis.to_planes(xb, q)
+        return self._rotate_planes(self.basis.to_planes(xb, ctx[2]), ctx)
+
+    def _rotate_planes(self, y, ctx):
+        """P(phi) y for y already in the plane basis: the pairs (2i, 2i+1) of each block turn."""
+        cos, sin = ctx[:2]
         pairs = 2 * self.planes_per_block
         y0, y1 = y[..., :pairs].unflatten(-1, (self.planes_per_block, 2)).unbind(-1)
         turned = torch.stack((y0 * cos - y1 * sin, y0 * sin + y1 * cos), dim=-1).flatten(-2)
@@ -92,6 +100,35 @@ class PlanarRotation(RotaryEncoding):
 
     def _rotate_blocks(self, xb, ctx):
         return self.basis.from_planes(self._rotate_blocks_for_logits(xb, ctx), ctx[2])
+
+    def fold_weight(self, w: torch.Tensor) -> torch.Tensor:
+        """W -> blockdiag(Q)^T W per head: a query or key projection folded into the plane basis.
+
+        q = (fold_weight(W_q) x) meets ``forward(..., folded=True)`` with the logits of
+        ``for_logits=True`` on W_q x (theory T5), but Q costs one small product per weight instead
+        of a k x k map per token. Differentiable in W and in Q, so a learned basis keeps training.
+
+        Args:
+            w: (H * D, ...) the query (or key) rows of a projection weight or bias, head h in rows
+                h * D .. (h + 1) * D - 1 (the layout of q.view(B, N, H, D)).
+        Returns:
+            (H * D, ...) in w's dtype; rows past the last block of each head are left as they are.
+        """
+        if not isinstance(w, torch.Tensor) or w.dim() == 0 or w.shape[0] != self.num_heads * self.head_dim:
+            shape = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+            raise ValueError(
+                f"fold_weight takes the {self.num_heads * self.head_dim} = num_heads x head_dim query or key rows "
+                f"of a projection (head-major), got {shape}; pass e.g. the first third of a fused qkv weight."
+            )
+        if self.basis.kind == "fixed":
+            return w
+        wh = w.reshape(self.num_heads, self.head_dim, -1)  # (H, D, M)
+        whole = self.block_dims == self.head_dim  # then no slice: its backward would copy the whole weight
+        work = torch.promote_types(w.dtype, torch.float32)
+        with torch.autocast(device_type=w.device.type, enabled=False):
+            rows = (wh if whole else wh[:, : self.block_dims]).to(work).unflatten(1, (self.num_blocks, self.block_size))
+            folded = self.basis.rows_to_planes(rows, self.basis.matrix(work)).flatten(1, 2).to(w.dtype)
+        return (folded if whole else torch.cat((folded, wh[:, self.block_dims:]), dim=1)).reshape(w.shape)
 
     def _in_basis(self, blocks: torch.Tensor) -> torch.Tensor:
         """Q M Q^T for blocks M of shape (H or 1, X, nb, k, k)."""

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "check": ("rope_blocks.check", "table of every family and block size: relative property, orthogonality, fast vs dense"),
     "train": ("training.main", "train one ViT (accepts the seed's command-line flags verbatim)"),
     "zoo": ("training.zoo", "train and compare the model zoo on a data set (digits offline)"),
+    "export": ("training.export", "a trained relative run as plain 2x2 RoPE with the basis folded into W_q, W_k"),
     "paper": ("paper.build", "write the paper's tables and figures from results/ and compile paper/build/rope-blocks.pdf"),
 }
 

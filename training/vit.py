@@ -36,6 +36,7 @@ class ViTConfig:
     pos_scale: float = 1.0        # positions = grid coordinates * pos_scale (LieRE: 1 / (grid side - 1))
     pool: str = "cls"             # "cls": class token, "mean": mean of the patch tokens
     share_encoding: bool = False  # one encoding for all layers instead of one per layer
+    fold_basis: bool = False      # planar families: fold the basis Q^T into W_q, W_k once per step (theory T5)
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -67,6 +68,7 @@ class Attention(nn.Module):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
         self.heads, self.dim_head, self.dropout = cfg.heads, cfg.dim_head, cfg.dropout
+        self.fold_basis = cfg.fold_basis
         inner = cfg.heads * cfg.dim_head
         self.qkv = nn.Linear(cfg.dim, 3 * inner, bias=False)
         self.proj = nn.Linear(inner, cfg.dim)
@@ -74,15 +76,23 @@ class Attention(nn.Module):
 
     def forward(self, x, enc, pos):
         b, n, _ = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
+        folded = enc is not None and self.fold_basis
+        qkv = F.linear(x, self.folded_weight(enc)) if folded else self.qkv(x)
+        q, k, v = qkv.view(b, n, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
         if enc is not None:
             # Attention sees q and k only through dot products, so the encoding may leave them in
             # its plane basis and skip the map back (theory T5): the same logits, less work. Every
             # token must then be in that basis, the class token too: it goes through at position
             # 0, where the rotation is the identity, so its logits are those of an unrotated token.
-            q, k = enc(q, k, pos, for_logits=True)
+            # Folded, W_q and W_k already map into the plane basis and only the planes turn.
+            q, k = enc(q, k, pos, folded=True) if folded else enc(q, k, pos, for_logits=True)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.proj_drop(self.proj(y.transpose(1, 2).reshape(b, n, -1)))
+
+    def folded_weight(self, enc) -> torch.Tensor:
+        """(3 * H * D, dim) the qkv weight with the basis folded into its q and k rows (v unchanged)."""
+        wq, wk, wv = self.qkv.weight.chunk(3)
+        return torch.cat((enc.fold_weight(wq), enc.fold_weight(wk), wv))
 
 
 class Block(nn.Module):
@@ -125,6 +135,11 @@ class ViT(nn.Module):
                 rb.build(cfg.family, head_dim=cfg.dim_head, num_heads=cfg.heads, n_axes=cfg.n_axes,
                          block_size=cfg.block_size, **cfg.enc_options)
                 for _ in range(1 if cfg.share_encoding else cfg.depth)
+            )
+        if cfg.fold_basis and not (len(self.encodings) and isinstance(self.encodings[0], rb.planar.PlanarRotation)):
+            raise ValueError(
+                f"fold_basis=True folds the plane basis of a planar family (axial, mixed, givens, commuting) "
+                f"into W_q and W_k; family {cfg.family!r} has none. Use fold_basis=False."
             )
 
     def forward(self, x):

@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/rope-blocks
 STAMP := $(VENV)/.installed
 
-.PHONY: setup latex demo test paper check prove zoo bench bench-gpu
+.PHONY: setup latex demo test paper results check prove zoo probes bench bench-gpu
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,timm]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -28,32 +28,44 @@ latex:
 	  || echo "LaTeX could not be installed: the PDF step will be skipped"; }
 
 # The main job on the offline default: the proofs, the family table, the quick digits comparison,
-# a quick CPU benchmark, and the paper built from the committed results/.
+# the quick probe suite, a quick CPU benchmark, and the paper built from the committed results/.
+# Everything it writes goes under runs/ (git-ignored): a clone stays as it was.
+DEMO := runs/demo
 demo: setup latex
-	$(CLI) prove
+	$(CLI) prove --out $(DEMO)/theorems.json
 	$(CLI) check
-	$(CLI) zoo --dataset digits --quick
-	$(PY) -m benchmarks.bench_encodings --batch 2 --reps 1 --warmup 0 --block_sizes 2 4 8 --out runs/bench-quick
-	$(CLI) paper
-	@printf '\ndemo done:\n  theorems: results/theorems.json\n  quick digits comparison: runs/zoo-quick/\n'
-	@printf '  quick CPU benchmark: runs/bench-quick/cpu-encodings.json\n'
-	@printf '  paper from results/: paper/build/rope-blocks.pdf (tables and figures in paper/generated/)\n'
+	$(CLI) zoo --suite digits --quick --out $(DEMO)/zoo-digits
+	$(CLI) zoo --suite probes --quick --out $(DEMO)/zoo-probes
+	$(PY) -m benchmarks.bench_encodings --batch 2 --reps 1 --warmup 0 --block_sizes 2 4 8 --out $(DEMO)/bench
+	$(CLI) paper --out $(DEMO)/paper
+	@printf '\ndemo done, everything under $(DEMO)/:\n  theorems: theorems.json\n'
+	@printf '  quick digits comparison: zoo-digits/results/digits/summary.md\n'
+	@printf '  quick probe suite: zoo-probes/results/probes/summary.md\n'
+	@printf '  quick CPU benchmark: bench/cpu-encodings.json\n'
+	@printf '  paper from the committed results/: paper/build/rope-blocks.pdf\n'
 
 test: setup latex
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# Only the paper: tables and figures from results/, then the PDF.
+# The committed paper: tables and figures from results/ into paper/generated/, then paper/build/rope-blocks.pdf.
 paper: setup latex
 	$(CLI) paper
 
 check: setup
 	$(CLI) check
 
+# The committed results, each by its own command (make bench for the benchmarks). Each zoo summary
+# records its wall time; runs an earlier invocation finished are read back, not trained again.
+results: prove zoo probes
+
 prove: setup
 	$(CLI) prove
 
 zoo: setup
-	$(CLI) zoo --dataset digits
+	$(CLI) zoo --suite digits
+
+probes: setup
+	$(CLI) zoo --suite probes
 
 # CPU benchmarks at reduced batches, within 5 minutes on 2 cores: ratios are what they report.
 # A CIFAR-sized training step takes about a second per image on such a CPU, so only the seed's

@@ -2,17 +2,23 @@
 
     rope-blocks paper                          # results/ -> paper/generated/, paper/build/rope-blocks.pdf
     rope-blocks paper --no-pdf                 # only the generated files
-    rope-blocks paper --results DIR --out DIR  # another results folder, another paper folder
+    rope-blocks paper --results DIR --out DIR  # another results folder; the paper built under DIR
+
+With --out DIR other than paper/, main.tex and references.bib are copied from paper/ into DIR
+(those two files are overwritten, nothing else), and generated/ and build/ go under DIR: paper/
+stays as it is.
 
 Every number in the paper comes from a file under results/, or, for the seed study's cited CIFAR10
 accuracies, from paper/seed_cifar10.json. A table or figure whose file is missing becomes a
 sentence naming the file and the command that makes it, so the paper builds at every stage.
+Accuracies are given as the mean and the 95% Student-t interval over seeds (training/stats.py).
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import json
+import math
 import re
 import shutil
 import statistics
@@ -30,10 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 LATEX_INSTALL = ("apt-get update && apt-get install -y --no-install-recommends "
                  "texlive-latex-base texlive-latex-recommended latexmk poppler-utils")
+PAPER = HERE  # the folder of main.tex and references.bib, copied into any other --out
+SOURCES = ("main.tex", "references.bib")
 PROVE = "rope-blocks prove"
-ZOO = "rope-blocks zoo --dataset digits"
+ZOO = {suite: f"rope-blocks zoo --suite {suite}" for suite in ("digits", "probes")}
 BENCH = "make bench"
 DIGITS = "digits/summary.json"
+PROBES = "probes/summary.json"
+DIGIT_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 COST_KS = (2, 4, 8)  # the block sizes every k x k family, LieRE included, is trained at
 # TrueType fonts: journals and arXiv reject the Type 3 fonts matplotlib embeds by default.
 plt.rcParams.update({"pdf.fonttype": 42, "font.size": 8, "figure.figsize": (6.4, 2.8)})
@@ -114,14 +124,55 @@ def source(data: dict, name: str) -> str:
             f"at commit {tex(short_commit(data['commit']))} on {data['date'][:10]}.")
 
 
-def spread(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
+@functools.cache
+def stats():
+    # The zoo's own statistics (training/stats.py), so that the paper's intervals are the zoo's.
+    from training import stats
+
+    return stats
 
 
-def pm(values: list[float]) -> str:
-    """Accuracies as percent, mean $\\pm$ std over seeds (the bare mean for one seed)."""
-    mean = f"{100 * statistics.mean(values):.1f}"
-    return mean if len(values) == 1 else f"{mean} $\\pm$ {100 * spread(values):.1f}"
+def interval(values) -> tuple[float, float, float]:
+    """Accuracies in percent: (mean, low, high) of the 95% interval over seeds; nan bounds for one seed."""
+    return tuple(100 * x for x in stats().mean_ci(list(values)))
+
+
+def acc_ci(values) -> str:
+    """'mean [low, high]' in percent (the bare mean for one seed)."""
+    mean, low, high = interval(values)
+    return f"{mean:.1f}" if math.isnan(low) else f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def acc_pm(values) -> str:
+    """Compact: the mean and the half-width of the (symmetric Student-t) 95% interval, in percent."""
+    mean, low, high = interval(values)
+    return f"{mean:.1f}" if math.isnan(low) else f"{mean:.1f}{{\\scriptsize$\\pm${(high - low) / 2:.1f}}}"
+
+
+def signed(points: float) -> str:
+    text = f"{points:+.1f}"
+    return "$0.0$" if float(text) == 0 else f"${text}$"
+
+
+def no_interval(ci) -> bool:
+    return ci is None or any(x is None or math.isnan(x) for x in ci)
+
+
+def difference(c: dict) -> str:
+    """A paired comparison's A - B in accuracy points, with its 95% interval."""
+    if c["difference"] is None:
+        return "--"
+    d = signed(100 * c["difference"])
+    return d if no_interval(c["ci"]) else f"{d} [{signed(100 * c['ci'][0])}, {signed(100 * c['ci'][1])}]"
+
+
+def points(fraction: float) -> str:
+    return f"{100 * fraction:g}"
+
+
+def macro_id(text: str) -> str:
+    """'P1' -> 'POne': TeX macro names hold no digits."""
+    return "".join(DIGIT_WORDS[int(c)] if c.isdigit() else c for c in text)
 
 
 def sci(x: float) -> str:
@@ -148,10 +199,10 @@ def row(cells) -> str:
     return " & ".join(cells) + r" \\"
 
 
-def table(caption: str, label: str, align: str, head: list[str], body: list[list[str]]) -> str:
+def table(caption: str, label: str, align: str, head: list[str], body: list[list[str]], size: str = "small") -> str:
     """A booktabs float; `head` holds finished header lines, `body` the cells of each row."""
     return "\n".join([
-        r"\begin{table}[htbp]", r"\centering", r"\small", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
+        r"\begin{table}[htbp]", r"\centering", f"\\{size}", f"\\caption{{{caption}}}", f"\\label{{{label}}}",
         f"\\begin{{tabular}}{{{align}}}", r"\toprule", *head, r"\midrule", *map(row, body),
         r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
 
@@ -197,15 +248,55 @@ def block_size(model: str) -> int | None:
     return None if variant.family == "none" else variant.block_size
 
 
-def models_of(data: dict, size: str) -> dict[str, list[dict]]:
+def models_of(data: dict, size: str, name: str = DIGITS, suite: str = "digits") -> dict[str, list[dict]]:
     """The zoo's runs of one model size, {model: runs}, in the zoo's order."""
     groups: dict[str, list[dict]] = {}
     for run in data["runs"]:
         if size_of(run["model"]) == size:
             groups.setdefault(run["model"], []).append(run)
     if not groups:
-        raise Missing(f"results/{DIGITS} holds no {size} models", ZOO)
+        raise Missing(f"results/{name} holds no {size} models", ZOO[suite])
     return groups
+
+
+def sizes_of(data: dict) -> list[str]:
+    return list(dict.fromkeys(size_of(r["model"]) for r in data["runs"]))
+
+
+def seed_count(runs) -> int:
+    return len({r["seed"] for r in runs})
+
+
+def extra_tests(groups: dict[str, list[dict]]) -> list[str]:
+    """The extra tests' names (moved, larger grids) of a size's runs, in the zoo's order."""
+    # Summaries from before the suites have no extra_acc (their at-chance 16x16 canvas column is dropped).
+    return list(dict.fromkeys(t for runs in groups.values() for r in runs for t in r.get("extra_acc", {})))
+
+
+def epochs(data: dict, dataset: str | None = None) -> str:
+    """The epochs of the summary's groups (of one data set), e.g. '30'."""
+    if "groups" not in data:  # written before the suites: one setting for every run
+        return str(data["epochs"])
+    values = [g["epochs"] for g in data["groups"] if dataset in (None, g["dataset"])]
+    if not values:
+        raise Missing(f"no group of the summary trains on {dataset}", ZOO["probes"])
+    return "/".join(map(str, dict.fromkeys(values)))
+
+
+def equivalence(data: dict) -> dict:
+    if not data.get("equivalence"):
+        raise Missing(f"results/{DIGITS} holds no equivalence analysis (it predates the suites)", ZOO["digits"])
+    return data["equivalence"]
+
+
+EQUIVALENCE_WORDS = {"holds": "equivalent", "fails": "differs", "undecided": "undecided"}
+
+
+def pooling(size: str) -> str:
+    """'depth 2, 2x2 patches, mean pooling': what sets a probe size apart."""
+    s = registry().SIZES[size]
+    patches = f"{s.patch_size}$\\times${s.patch_size} patches, " if s.patch_size > 1 else ""
+    return f"depth {s.depth}, {patches}" + ("mean pooling" if s.pool == "mean" else "class token")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,17 +308,65 @@ def provenance_macros(extra: dict) -> dict:
             "Date": lambda d: d["date"][:10], **extra}
 
 
-MACROS = {  # results file -> (macro prefix, command that makes it, {macro suffix: value from the file})
+def run_macros(extra: dict) -> dict:
+    return provenance_macros({"Device": lambda d: tex(d["device"]),
+                              "WallMinutes": lambda d: f"{d['wall_seconds'] / 60:.0f}",
+                              "Runs": lambda d: str(len(d["runs"])), **extra})
+
+
+def size_field(size: str, count):
+    return lambda d: str(count(models_of(d, size)))
+
+
+def digits_macros() -> dict:
+    eq = equivalence
+    return run_macros({
+        "Epochs": epochs,
+        "SizeSeeds": size_field("digits", lambda g: seed_count(r for runs in g.values() for r in runs)),
+        "SizeModels": size_field("digits", len),
+        "MatchedSeeds": size_field("matched_digits", lambda g: seed_count(r for runs in g.values() for r in runs)),
+        "MatchedModels": size_field("matched_digits", len),
+        "EquivalenceReference": lambda d: tex(short_name(eq(d)["reference"])),
+        "EquivalenceMargin": lambda d: points(eq(d)["margin"]),
+        "EquivalenceCompared": lambda d: str(len(eq(d)["comparisons"])),
+        **{f"Equivalence{word.capitalize()}": (lambda v: lambda d: str(sum(
+            c["verdict"] == v for c in eq(d)["comparisons"])))(verdict)
+           for verdict, word in EQUIVALENCE_WORDS.items()}})
+
+
+def prediction(data: dict, pid: str) -> dict:
+    p = data.get("predictions", {}).get(pid)
+    if p is None:
+        raise Missing(f"results/{PROBES} holds no prediction {pid}", ZOO["probes"])
+    return p
+
+
+def probes_macros() -> dict:
+    # Which predictions and comparisons there are is fixed in training/probes.py before the runs, so
+    # their macros exist (reading 'not yet run') before the summary does.
+    from training import probes
+
+    fields = {"Seeds": lambda d: str(seed_count(d["runs"])),
+              "Models": lambda d: str(len({r["model"] for r in d["runs"]})),
+              **{f"Epochs{task.removeprefix('probe_').capitalize()}": functools.partial(epochs, dataset=task)
+                 for task in probes.TASKS}}
+    for pid, (_, comparisons) in probes.PREDICTIONS.items():
+        w = macro_id(pid)
+        fields[f"Verdict{w}"] = lambda d, pid=pid: prediction(d, pid)["verdict"]
+        fields[f"Statement{w}"] = lambda d, pid=pid: tex(prediction(d, pid)["statement"])
+        for i in range(len(comparisons)):
+            fields[f"{w}Diff{chr(65 + i)}"] = lambda d, pid=pid, i=i: difference(prediction(d, pid)["comparisons"][i])
+            fields[f"{w}Verdict{chr(65 + i)}"] = lambda d, pid=pid, i=i: prediction(d, pid)["comparisons"][i]["verdict"]
+    return run_macros(fields)
+
+
+MACROS = {  # results file -> (macro prefix, command that makes it, {macro suffix: value from the file} or its maker)
     "theorems.json": ("Theorems", PROVE, provenance_macros({
         "Seconds": lambda d: f"{d['seconds']:.0f}",
         "True": lambda d: str(sum(t["verdict"] is True for t in d["theorems"])),
         "Total": lambda d: str(len(d["theorems"]))})),
-    DIGITS: ("Digits", ZOO, provenance_macros({
-        "Device": lambda d: tex(d["device"]),
-        "WallMinutes": lambda d: f"{d['wall_seconds'] / 60:.0f}",
-        "Epochs": lambda d: str(d["epochs"]),
-        "Seeds": lambda d: str(len(d["seeds"])),
-        "Runs": lambda d: str(len(d["runs"]))})),
+    DIGITS: ("Digits", ZOO["digits"], digits_macros),
+    PROBES: ("Probes", ZOO["probes"], probes_macros),
     "bench/cpu-encodings.json": ("Bench", BENCH, provenance_macros({"Device": lambda d: tex(d["device"])})),
 }
 
@@ -242,14 +381,18 @@ def head_commit() -> str:
 
 
 def numbers(res: Results) -> str:
-    """The macros the prose uses; those of a missing file read 'not yet run'."""
+    """The macros the prose uses; those of a missing file (or of a field the file lacks) read 'not yet run'."""
     values = {"PaperCommit": head_commit()}
     for name, (prefix, command, fields) in MACROS.items():
         try:
             data = res.load(name, command)
         except Missing:
             data = None
-        values.update({prefix + key: "not yet run" if data is None else field(data) for key, field in fields.items()})
+        for key, field in (fields() if callable(fields) else fields).items():
+            try:
+                values[prefix + key] = "not yet run" if data is None else field(data)
+            except Missing:
+                values[prefix + key] = "not yet run"
     return "".join(f"\\newcommand{{\\{key}}}{{{value}}}\n" for key, value in values.items())
 
 
@@ -269,17 +412,137 @@ def theorems_table(res: Results) -> str:
                  [row(["", "statement", "method", "verdict", "residual"])], body)
 
 
-def accuracy_table(res: Results, size: str, label: str, test_header: str, what: str) -> str:
-    data = res.load(DIGITS, ZOO)
+def accuracy_table(res: Results, size: str, label: str, what: str, compare: bool = False) -> str:
+    """A digits size: test accuracy per model; at matched width also the paired difference to the reference."""
+    data = res.load(DIGITS, ZOO["digits"])
     groups = models_of(data, size)
-    moves = list(dict.fromkeys(move for runs in groups.values() for run in runs for move in run["moved_acc"]))
-    body = [[tex(short_name(model)), tex(family(model)), str(block_size(model) or "--"), str(len(runs)),
-             pm([r["test_acc"] for r in runs]), *(pm([r["moved_acc"][m] for r in runs]) for m in moves),
-             f"{runs[0]['parameters']:,}", yes_no(runs[0]["relative_by_theory"])] for model, runs in groups.items()]
-    caption = (f"{what} Test accuracy in \\%, mean $\\pm$ std over seeds, at the epoch of best validation "
-               f"accuracy ({data['epochs']} epochs). Relative: the theory's verdict. " + source(data, DIGITS))
-    header = ["model", "family", "$k$", "runs", test_header, *map(tex, moves), "params", "relative"]
-    return table(caption, label, "lllr" + "r" * (len(moves) + 2) + "c", [row(map(stacked, header))], body)
+    tests = extra_tests(groups)
+    eq = data.get("equivalence") if compare else None
+    against = {c["a"][0]: c for c in eq["comparisons"]} if eq else {}
+    body = []
+    for model, runs in groups.items():
+        cells = [tex(short_name(model)), acc_ci(r["test_acc"] for r in runs),
+                 *(acc_ci(r["extra_acc"][t] for r in runs) for t in tests)]
+        if eq:
+            c = against.get(model)
+            cells += (["reference", ""] if model == eq["reference"] else ["--", "--"] if c is None
+                      else [difference(c), EQUIVALENCE_WORDS[c["verdict"]]])
+        body.append(cells + [f"{runs[0]['parameters']:,}", yes_no(runs[0]["relative_by_theory"])])
+    seeds = seed_count(r for runs in groups.values() for r in runs)
+    caption = (f"{what} Test accuracy in \\%: mean [95\\% interval] over {seeds} seeds, at the epoch of best "
+               f"validation accuracy ({epochs(data)} epochs).")
+    if eq:
+        caption += (f" Difference: to {tex(short_name(eq['reference']))}, paired by seed, in points; equivalent when "
+                    f"its interval lies within $\\pm${points(eq['margin'])} points, differs when it lies wholly "
+                    "outside, undecided otherwise (margin fixed before the runs).")
+    elif compare:
+        caption += (f" The paired comparison with RoPE-Mixed is not in this summary (written before it); "
+                    f"{code(ZOO['digits'])} adds it.")
+    caption += " Relative: the theory's verdict. " + source(data, DIGITS)
+    header = ["model", "test", *map(tex, tests), *(["difference", "verdict"] if eq else []), "params", "relative"]
+    align = "l" + "r" * (1 + len(tests)) + ("rl" if eq else "") + "rc"
+    return table(caption, label, align, [row(map(stacked, header))], body, "footnotesize")
+
+
+def probe_table(res: Results, size: str, what: str) -> str:
+    """One probe size in full: every model, every test, parameters, the theory's and the measured verdict."""
+    data = res.load(PROBES, ZOO["probes"])
+    groups = models_of(data, size, PROBES, "probes")
+    tests = extra_tests(groups)
+    body = []
+    for model, runs in groups.items():
+        errors = [r["relative_error"] for r in runs if r["relative_error"] is not None]
+        body.append([tex(short_name(model)), acc_ci(r["test_acc"] for r in runs),
+                     *(acc_ci(r["extra_acc"][t] for r in runs) for t in tests), f"{runs[0]['parameters']:,}",
+                     yes_no(runs[0]["relative_by_theory"]), sci(max(errors)) if errors else "--"])
+    task = runs[0]["dataset"]
+    named = code(task) + ("" if size == task else f", model size {code(size)}")
+    caption = (f"Probe task {named} ({pooling(size)}; {epochs(data, task)} epochs): "
+               f"{what} Accuracy in \\%: mean [95\\% interval] over "
+               f"{seed_count(r for runs in groups.values() for r in runs)} seeds. Rel.: relative by the theory; "
+               "error: the largest measured $|R(x)\\T R(y)-R(y-x)|$ of the trained encodings. " + source(data, PROBES))
+    header = ["model", "test", *map(tex, tests), "params", "rel.", "error"]
+    return table(caption, f"tab:{size.replace('_', '-')}", "l" + "r" * (2 + len(tests)) + "cr",
+                 [row(map(stacked, header))], body, "footnotesize")
+
+
+PROBE_WHAT = {
+    "probe_diagonal": "is a distractor on a diagonal through the anchor?",
+    "probe_shift": "the direction from one glyph to the other, trained in the top-left quarter, tested there and "
+                   "moved into the bottom-right quarter.",
+    "probe_extrapolate": "does a distractor touch the anchor? Trained on $8\\times8$ grids, tested on larger ones.",
+    "probe_extrapolate_cls": "the same task with a class token instead of mean pooling.",
+}
+
+
+def probe_tables(res: Results) -> str:
+    data = res.load(PROBES, ZOO["probes"])
+    return "\n".join(probe_table(res, size, PROBE_WHAT.get(size, "")) for size in sizes_of(data))
+
+
+def diagonal_table(res: Results) -> str:
+    """The diagonal task (P1, P2), compact: design, block size and test accuracy per model."""
+    data = res.load(PROBES, ZOO["probes"])
+    groups = models_of(data, "probe_diagonal", PROBES, "probes")
+    body = [[tex(short_name(model)), tex(family(model)), str(block_size(model) or "--"),
+             acc_ci(r["test_acc"] for r in runs)] for model, runs in groups.items()]
+    caption = (f"The diagonal task ({pooling('probe_diagonal')}): test accuracy in \\%, mean [95\\% interval] over "
+               f"{seed_count(r for runs in groups.values() for r in runs)} seeds. " + source(data, PROBES))
+    return table(caption, "tab:diagonal", "lllr", [row(["model", "family", "$k$", "test"])], body, "footnotesize")
+
+
+TEST_HEADERS = {"test": "test", "moved by whole patches": "whole patches", "moved off the patch grid": "off grid"}
+TRANSFER_SIZES = ("probe_shift", "probe_extrapolate", "probe_extrapolate_cls")  # the tasks of prediction P3
+
+
+def variant(model: str) -> str:
+    return model.removeprefix("vit_").removesuffix(f"_{size_of(model)}")
+
+
+def transfer_table(res: Results) -> str:
+    """P3's tasks side by side, compact: one row per encoding, in-distribution and moved or larger tests."""
+    data = res.load(PROBES, ZOO["probes"])
+    sizes = [s for s in TRANSFER_SIZES if s in sizes_of(data)]
+    if not sizes:
+        raise Missing(f"results/{PROBES} holds none of the sizes {', '.join(TRANSFER_SIZES)}", ZOO["probes"])
+    by_size = {size: {variant(m): runs for m, runs in models_of(data, size, PROBES, "probes").items()}
+               for size in sizes}
+    columns = [(size, t) for size in sizes for t in ["test", *extra_tests(by_size[size])]]
+    variants = list(dict.fromkeys(v for runs in by_size.values() for v in runs))
+    body = []
+    for v in variants:
+        first = next(runs for runs in (by_size[s].get(v) for s in sizes) if runs)
+        cells = [tex(v.replace("_", " ")), yes_no(first[0]["relative_by_theory"])]
+        for size, t in columns:
+            runs = by_size[size].get(v)
+            scores = None if not runs else [r["test_acc"] if t == "test" else r["extra_acc"][t] for r in runs]
+            cells.append("--" if not runs else acc_pm(scores))
+        body.append(cells)
+    spans = [sum(s == size for s, _ in columns) for size in sizes]
+    starts = [3 + sum(spans[:i]) for i in range(len(sizes))]
+    head = [row(["", ""] + [f"\\multicolumn{{{n}}}{{c}}{{{code(size)}}}" for size, n in zip(sizes, spans)]),
+            " ".join(f"\\cmidrule(lr){{{a}-{a + n - 1}}}" for a, n in zip(starts, spans)),
+            row(["model", "rel."] + [stacked(tex(TEST_HEADERS.get(t, t.removesuffix(" grid")))) for _, t in columns])]
+    caption = ("Prediction P3's tasks: accuracy in \\%, mean $\\pm$ the half-width of the 95\\% interval over "
+               f"{seed_count(data['runs'])} seeds (not a standard deviation); test: in distribution; rel.: relative "
+               "by the theory. " + source(data, PROBES))
+    return "\n".join([
+        r"\begin{table}[htbp]", r"\centering", r"\footnotesize", r"\setlength{\tabcolsep}{2pt}",
+        f"\\caption{{{caption}}}", r"\label{tab:transfer}", f"\\begin{{tabular}}{{lc{'r' * len(columns)}}}",
+        r"\toprule", *head, r"\midrule", *map(row, body), r"\bottomrule", r"\end{tabular}", r"\end{table}", ""])
+
+
+def prediction_table(res: Results, pid: str) -> str:
+    """A prediction's comparisons: claim, A - B with its interval, kind, margin, seeds, verdict."""
+    data = res.load(PROBES, ZOO["probes"])
+    p = prediction(data, pid)
+    body = [[r"\raggedright " + tex(c["claim"]), difference(c), tex(c["kind"]), points(c["margin"]),
+             str(len(c["seeds"])), tex(c["verdict"])] for c in p["comparisons"]]
+    caption = (f"Prediction {pid}, verdict \\emph{{{tex(p['verdict'])}}}. A $-$ B in points, paired by seed, with "
+               "its 95\\% interval. " + source(data, PROBES))
+    return table(caption, f"tab:{pid.lower()}", r"p{0.40\linewidth}rlrrl",
+                 [row(["claim", "A $-$ B", "kind", "margin", "seeds", "verdict"])], body, "footnotesize")
+
 
 
 def cifar_table(res: Results) -> str:
@@ -292,9 +555,9 @@ def cifar_table(res: Results) -> str:
     if not ours:
         res.missing[shown(res.root / "cifar10")] = "the torchrun loop of the README, on GPUs"
     body = [[tex(short_name(model)), f"{100 * acc['best']:.2f} ({100 * acc['final']:.2f})",
-             pm(ours[model]) if model in ours else "not yet run"] for model, acc in seed["test_acc"].items()]
+             acc_ci(ours[model]) if model in ours else "not yet run"] for model, acc in seed["test_acc"].items()]
     caption = (f"CIFAR10 test accuracy in \\%. Seed study: {tex(seed['about'])} Source: {tex(seed['source'])}. "
-               "This project: mean $\\pm$ std over seeds at the epoch of best validation accuracy, from "
+               "This project: mean [95\\% interval] over seeds at the epoch of best validation accuracy, from "
                f"{code(shown(res.root / 'cifar10') + '/*.json')}, made by the torchrun loop printed with this table.")
     return table(caption, "tab:cifar", "lrr", [row(["model", "seed study, best (final)", "this project"])],
                  body) + "\n" + cifar_command()
@@ -313,10 +576,11 @@ def cifar_command() -> str:
     return "{\\footnotesize\n\\begin{verbatim}\n" + "\n".join(lines) + "\n\\end{verbatim}\n}\n"
 
 
-def bench_tables(res: Results, kind: str, make) -> str:
-    """One table per device that ran the benchmark, the CPU first."""
+def bench_tables(res: Results, kind: str, make, devices: slice = slice(None)) -> str:
+    """One table per device that ran the benchmark, the CPU first; `devices` picks some of them."""
+    benches = list(res.benches(kind).items())
     return "\n".join(make(data, f"tab:bench-{kind}" + ("" if i == 0 else f"-{tag}"), f"bench/{tag}-{kind}.json")
-                     for i, (tag, data) in enumerate(res.benches(kind).items()))
+                      for i, (tag, data) in list(enumerate(benches))[devices])
 
 
 def encodings_table(data: dict, label: str, name: str) -> str:
@@ -382,35 +646,37 @@ def legend_below(fig, axes) -> None:
 
 
 def fig_accuracy_vs_k(res: Results):
-    data = res.load(DIGITS, ZOO)
+    data = res.load(DIGITS, ZOO["digits"])
     sizes = [s for s in ("digits", "matched_digits") if any(size_of(r["model"]) == s for r in data["runs"])]
     if not sizes:
-        raise Missing(f"results/{DIGITS} holds no digits or matched_digits models", ZOO)
+        raise Missing(f"results/{DIGITS} holds no digits or matched_digits models", ZOO["digits"])
     colours = palette(family(r["model"]) for r in data["runs"])
     fig, axes = plt.subplots(1, len(sizes), sharey=True, squeeze=False)
     for ax, size in zip(axes[0], sizes):
         scores: dict[str, dict[int | None, list[float]]] = {}
         for model, runs in models_of(data, size).items():
-            scores.setdefault(family(model), {}).setdefault(block_size(model), []).extend(100 * r["test_acc"] for r in runs)
+            scores.setdefault(family(model), {}).setdefault(block_size(model), []).extend(r["test_acc"] for r in runs)
         for name, by_k in scores.items():
             if None in by_k:  # no rotation, no block size: a reference line
-                ax.axhline(statistics.mean(by_k[None]), color=colours[name], linestyle="--", label=name)
+                ax.axhline(100 * statistics.mean(by_k[None]), color=colours[name], linestyle="--", label=name)
                 continue
             ks = sorted(by_k)
-            ax.errorbar(ks, [statistics.mean(by_k[k]) for k in ks], yerr=[spread(by_k[k]) for k in ks], marker="o",
-                        markersize=3, capsize=2, color=colours[name], label=name)
+            means, lows, highs = zip(*(interval(by_k[k]) for k in ks))
+            bars = [[0 if math.isnan(lo) else m - lo for m, lo in zip(means, lows)],
+                    [0 if math.isnan(hi) else hi - m for m, hi in zip(means, highs)]]
+            ax.errorbar(ks, means, yerr=bars, marker="o", markersize=3, capsize=2, color=colours[name], label=name)
         log2_axis(ax, [block_size(m) or 2 for m in models_of(data, size)])
         ax.set(title=size.replace("_", " "), xlabel="block size k")
     axes[0][0].set_ylabel("test accuracy (%)")
     legend_below(fig, axes)
     caption = ("Digits test accuracy against block size, per family: mean over the runs of a family and $k$, error "
-               "bars one std (the seed's three $3\\times3$ Givens planes pooled: one model up to a permutation); "
-               "dashed: no rotation, a learned absolute embedding. " + source(data, DIGITS))
+               "bars the 95\\% interval over those runs (the seed's three $3\\times3$ Givens planes pooled: one "
+               "model up to a permutation); dashed: no rotation, a learned absolute embedding. " + source(data, DIGITS))
     return fig, caption
 
 
 def fig_curves(res: Results):
-    data = res.load(DIGITS, ZOO)
+    data = res.load(DIGITS, ZOO["digits"])
     sizes = {size_of(r["model"]) for r in data["runs"]}
     size = "matched_digits" if "matched_digits" in sizes else "digits"
     groups = models_of(data, size)
@@ -427,7 +693,7 @@ def fig_curves(res: Results):
             ax.plot(sorted(curve), [statistics.mean(curve[e]) for e in sorted(curve)], label=short_name(model))
     if not ax.lines:
         plt.close(fig)
-        raise Missing(f"no per-run file {shown(res.root)}/<dataset>/<run_id>.json of the zoo's runs", ZOO)
+        raise Missing(f"no per-run file {shown(res.root)}/<dataset>/<run_id>.json of the zoo's runs", ZOO["digits"])
     ax.set(xlabel="epoch", ylabel="validation accuracy (%)")
     ax.legend(fontsize=7)
     caption = (f"Validation accuracy per epoch, mean over seeds, of each family's best {tex(size.replace('_', ' '))} "
@@ -476,21 +742,64 @@ def fig_cost(res: Results):
     return fig, caption
 
 
+def fig_transfer(res: Results):
+    """P3: each encoding's accuracy in distribution and moved or on larger grids, one panel per task."""
+    data = res.load(PROBES, ZOO["probes"])
+    sizes = [s for s in TRANSFER_SIZES if s in sizes_of(data)]
+    if not sizes:
+        raise Missing(f"results/{PROBES} holds none of the sizes {', '.join(TRANSFER_SIZES)}", ZOO["probes"])
+    fig, axes = plt.subplots(1, len(sizes), sharey=True, squeeze=False, figsize=(6.4, 2.3))
+    variants = list(dict.fromkeys(variant(r["model"]) for r in data["runs"] if size_of(r["model"]) in sizes))
+    relative = {variant(r["model"]): r["relative_by_theory"] is True for r in data["runs"]}
+    shades = {True: plt.get_cmap("Blues"), False: plt.get_cmap("Oranges")}
+    counts = {flag: sum(relative[v] == flag for v in variants) for flag in shades}
+    seen = {True: 0, False: 0}
+    colours = {}
+    for v in variants:
+        seen[relative[v]] += 1
+        colours[v] = shades[relative[v]](0.35 + 0.6 * seen[relative[v]] / counts[relative[v]])
+    for ax, size in zip(axes[0], sizes):
+        groups = {variant(m): runs for m, runs in models_of(data, size, PROBES, "probes").items()}
+        tests = ["test", *extra_tests(models_of(data, size, PROBES, "probes"))]
+        for i, (v, runs) in enumerate(groups.items()):
+            scores = [interval(r["test_acc"] if t == "test" else r["extra_acc"][t] for r in runs) for t in tests]
+            x = [j + 0.04 * (i - len(groups) / 2) for j in range(len(tests))]
+            means = [m for m, _, _ in scores]
+            bars = [[0 if math.isnan(lo) else m - lo for m, lo, _ in scores],
+                    [0 if math.isnan(hi) else hi - m for m, _, hi in scores]]
+            ax.errorbar(x, means, yerr=bars, marker="o", markersize=2.5, capsize=1.5, linewidth=1,
+                        linestyle="-" if relative[v] else "--", color=colours[v], label=v.replace("_", " "))
+        ax.set_xticks(range(len(tests)), labels=[TEST_HEADERS.get(t, t.removesuffix(" grid")) for t in tests])
+        ax.set_title(size.replace("_", " "), fontsize=8)
+    axes[0][0].set_ylabel("accuracy (%)")
+    legend_below(fig, axes)
+    caption = (f"Prediction P3: accuracy of each encoding in distribution and moved ({code('probe_shift')}) or on "
+               f"larger grids ({code('probe_extrapolate')}, mean pooling, and {code('probe_extrapolate_cls')}, class "
+               "token); mean and 95\\% interval over seeds. Solid blue: relative by the theory; dashed orange: not "
+               "relative (the absolute embedding, the weighted blocks, LieRE with $k\\ge3$). " + source(data, PROBES))
+    return fig, caption
+
+
 TABLES = {
     "numbers": numbers,
     "theorems": theorems_table,
-    "digits": functools.partial(accuracy_table, size="digits", label="tab:digits", test_header="test",
+    "digits": functools.partial(accuracy_table, size="digits", label="tab:digits",
                                 what="ViTs at digits size (the seed's rows; width grows with $k$ as in the seed)."),
     "digits_matched": functools.partial(accuracy_table, size="matched_digits", label="tab:digits-matched",
-                                        test_header="test", what="ViTs of one width and depth for every encoding."),
-    "translation": functools.partial(accuracy_table, size="digits_canvas", label="tab:translation",
-                                     test_header="centred", what="Translation: trained on digits centred in a "
-                                     "$16\\times16$ canvas, tested centred and shifted."),
+                                        what="ViTs of one width and depth for every encoding.", compare=True),
+    "probes_diagonal": diagonal_table,
+    "probes_transfer": transfer_table,
+    **{f"probes_{pid.lower()}": functools.partial(prediction_table, pid=pid) for pid in ("P1", "P2", "P3")},
+    "probes_full": probe_tables,
     "cifar": cifar_table,
-    "bench_encodings": functools.partial(bench_tables, kind="encodings", make=encodings_table),
+    # The main text shows the first device's encoding benchmark (the CPU's); the appendix the others'.
+    "bench_encodings": functools.partial(bench_tables, kind="encodings", make=encodings_table, devices=slice(1)),
+    "bench_encodings_more": functools.partial(bench_tables, kind="encodings", make=encodings_table,
+                                              devices=slice(1, None)),
     "bench_train": functools.partial(bench_tables, kind="train", make=train_table),
 }
-FIGURES = {"accuracy_vs_k": fig_accuracy_vs_k, "curves": fig_curves, "liere": fig_liere, "cost": fig_cost}
+FIGURES = {"accuracy_vs_k": fig_accuracy_vs_k, "curves": fig_curves, "liere": fig_liere, "cost": fig_cost,
+           "transfer": fig_transfer}
 
 
 def render(make, res: Results, pdf: Path | None = None) -> str:
@@ -514,7 +823,20 @@ def generate(res: Results, out: Path) -> list[Path]:
         pdf.unlink(missing_ok=True)  # a figure whose data went missing must not linger
         written.append(generated / f"fig_{name}.tex")
         written[-1].write_text(render(make, res, pdf))
+    for path in generated.glob("*.tex"):  # nor a table or figure the paper no longer has
+        if path not in written:
+            path.unlink()
+            path.with_suffix(".pdf").unlink(missing_ok=True)
     return written
+
+
+def copy_sources(out: Path) -> None:
+    """Build outside paper/: the paper's own sources are copied in, so that paper/ stays as it is."""
+    if out.resolve() == PAPER.resolve():
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SOURCES:
+        shutil.copyfile(PAPER / name, out / name)
 
 
 def compile_pdf(out: Path) -> int:
@@ -537,10 +859,13 @@ def compile_pdf(out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rope-blocks paper", description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, default=ROOT / "results", metavar="DIR", help="results folder (default: results/)")
-    parser.add_argument("--out", type=Path, default=HERE, metavar="DIR", help="paper folder holding main.tex (default: paper/)")
+    parser.add_argument("--out", type=Path, default=PAPER, metavar="DIR",
+                        help="where generated/ and build/ go (default: paper/); for another folder, main.tex and "
+                             "references.bib are copied there from paper/ first")
     parser.add_argument("--no-pdf", action="store_true", help="write the generated files only")
     args = parser.parse_args(argv)
     res = Results(args.results)
+    copy_sources(args.out)
     written = generate(res, args.out)
     print(f"wrote {len(written)} files to {shown(args.out / 'generated')}/")
     for path, command in res.missing.items():

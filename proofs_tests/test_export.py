@@ -313,3 +313,24 @@ def test_export_timm_refuses():
         export_timm(converted_timm("commuting", 4, qk_norm=True))
     with pytest.raises(ValueError, match="no rotary attention to export"):
         export_timm(torch.nn.Linear(2, 2))
+
+
+# ---------------------------------------------------------------- the committed run
+
+COMMITTED_RUN = "vit_rope_2D_axial_3x3_0_matched_digits_seed3"
+
+
+def test_export_reproduces_the_committed_digits_run(tmp_path, capsys):
+    """The committed checkpoint of a digits zoo run exports to 2x2 RoPE with its recorded test accuracy."""
+    import json
+    import pathlib
+
+    from training import export
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "results"
+    recorded = json.loads((root / f"digits/{COMMITTED_RUN}.json").read_text())["best"]["test_acc"]
+    out = tmp_path / "exported.pt"
+    assert export.main([str(root / f"export/{COMMITTED_RUN}.pt"), "--out", str(out)]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["test_acc_before"] == report["test_acc_after"] == recorded
+    assert report["max_logit_difference"] < 1e-4 and report["family"] == "givens"

@@ -382,29 +382,195 @@ def test_nan_loss_stops_with_the_step_and_the_last_good_checkpoint(tmp_path, cif
 
 # ---------------------------------------------------------------- the zoo
 
-def test_zoo_trains_tabulates_and_reuses_finished_runs(tmp_path, capsys):
+INTERVAL = r"0\.\d{4} \[-?\d\.\d{4}, \d\.\d{4}\]"  # mean [95% interval], as in the summary tables
+
+
+def nothing_written(root) -> bool:
+    return not any(p.is_file() for p in root.rglob("*"))
+
+
+def test_zoo_suite_groups():
+    from training import probes, zoo
+
+    digits = zoo.suite_groups("digits", quick=False)
+    assert [(g.dataset, set(g.models), g.seeds) for g in digits] == [
+        ("digits", set(models.model_names("digits")), (0, 1, 2)),
+        ("digits", set(models.model_names("matched_digits")), (0, 1, 2, 3, 4))]
+    assert zoo.REFERENCE in digits[1].models
+    groups = zoo.suite_groups("probes", quick=False)
+    assert [(g.dataset, g.seeds, g.epochs) for g in groups] == [(task, probes.SEEDS, epochs)
+                                                                 for task, _, epochs in probes.SUITE.values()]
+    for g, size in zip(groups, probes.SUITE):
+        assert all(models.size_of(m) == size and zoo.training_set(m) == g.dataset for m in g.models)
+    for suite in zoo.SUITES:
+        for g in zoo.suite_groups(suite, quick=True):
+            assert g.seeds == (0,) and all(m in models.REGISTRY for m in g.models)
+    # --models: one group per size, with that size's seeds and epochs (so each table names one size).
+    args = zoo.parse_args(["--suite", "probes", "--models", "vit_no_rope_probe_extrapolate_cls",
+                           "vit_no_rope_probe_diagonal", "vit_no_rope_probe_extrapolate", "--seeds", "3"])
+    assert [(g.dataset, g.models, g.seeds) for g in args.groups] == [
+        ("probe_extrapolate", ("vit_no_rope_probe_extrapolate_cls",), (3,)),
+        ("probe_diagonal", ("vit_no_rope_probe_diagonal",), (3,)),
+        ("probe_extrapolate", ("vit_no_rope_probe_extrapolate",), (3,))]
+    assert [g.epochs for g in args.groups] == [probes.SUITE[s][2] for s in
+                                               ("probe_extrapolate_cls", "probe_diagonal", "probe_extrapolate")]
+    args = zoo.parse_args(["--models", "vit_no_rope_digits", "vit_no_rope_matched_digits"])
+    assert [(g.models, g.seeds) for g in args.groups] == [(("vit_no_rope_digits",), (0, 1, 2)),
+                                                          (("vit_no_rope_matched_digits",), (0, 1, 2, 3, 4))]
+
+
+def test_zoo_digits_suite_trains_tabulates_compares_and_reuses(tmp_path, capsys):
+    import re
+
+    from scipy import stats as scipy_stats
+
     from training import zoo
 
-    argv = ["--models", "vit_no_rope_digits", "vit_rope_2D_axial_2x2_digits", "vit_rope_2D_axial_2x2_digits_canvas",
-            "--seeds", "0", "1", "--epochs", "1", "--batch_size", "64", "--jobs", "1", "--out", str(tmp_path)]
+    other = "vit_rope_2D_axial_2x2_matched_digits"
+    argv = ["--models", "vit_no_rope_digits", zoo.REFERENCE, other, "--seeds", "0", "1", "--epochs", "1",
+            "--batch_size", "256", "--jobs", "1", "--out", str(tmp_path)]
+    # A summary from before the suites (no "suite" key) is the digits suite's: accepted and replaced.
+    legacy = tmp_path / "results/digits/summary.json"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_text(json.dumps({"command": "rope-blocks zoo --dataset digits", "runs": [], "failures": []}))
     assert zoo.main(argv) == 0
-    summary = json.loads((tmp_path / "results/digits/summary.json").read_text())
-    assert len(summary["runs"]) == 6 and not summary["failures"] and summary["command"].startswith("rope-blocks zoo")
-    table = (tmp_path / "results/digits/summary.md").read_text()
-    assert "| vit_rope_2D_axial_2x2_digits | 2 | 0." in table and " +- " in table
-    assert "Trained on digits_canvas" in table and "| shifted by whole patches acc |" in table
+    summary = json.loads(legacy.read_text())
+    assert summary["suite"] == "digits" and summary["command"].startswith("rope-blocks zoo")
+    assert len(summary["runs"]) == 6 and not summary["failures"]
+    assert summary["groups"] == [{"dataset": "digits", "models": ["vit_no_rope_digits"], "seeds": [0, 1], "epochs": 1},
+                                 {"dataset": "digits", "models": [zoo.REFERENCE, other], "seeds": [0, 1], "epochs": 1}]
     for row in summary["runs"]:
-        dataset = zoo.training_set(row["model"])
-        assert set(row["moved_acc"]) == set(zoo.MOVES[dataset]) and not row["reused"]
-        assert all(0 <= v <= 1 for v in row["moved_acc"].values())
-        # The best checkpoint, reloaded, scores what the result file says it scored on the test set.
-        model = zoo.load_model(tmp_path / f"runs/{dataset}/{row['run_id']}/best.pt")
-        splits = data.load(dataset)
-        assert zoo.accuracy(model, splits.test.images, splits.test.labels, splits) == pytest.approx(row["test_acc"])
+        assert row["extra_acc"] == {} and not row["reused"] and row["dataset"] == "digits"
+        assert (tmp_path / f"results/digits/{row['run_id']}.json").is_file()
+    # The best checkpoint, reloaded, scores what the result file says it scored on the test set.
+    row = summary["runs"][-1]
+    model, splits = zoo.load_model(tmp_path / f"runs/digits/{row['run_id']}/best.pt"), data.load("digits")
+    assert zoo.accuracy(model, splits.test.images, splits.test.labels, splits) == pytest.approx(row["test_acc"])
+    # The equivalence with the reference: one paired difference over the two seeds.
+    (c,) = summary["equivalence"]["comparisons"]
+    assert summary["equivalence"]["reference"] == zoo.REFERENCE and c["a"] == [other] and c["b"] == [zoo.REFERENCE]
+    acc = {(r["model"], r["seed"]): r["test_acc"] for r in summary["runs"]}
+    diffs = [acc[other, s] - acc[zoo.REFERENCE, s] for s in (0, 1)]
+    assert c["seeds"] == [0, 1] and c["difference"] == pytest.approx(sum(diffs) / 2)
+    if diffs[0] != diffs[1]:
+        assert c["ci"] == pytest.approx(scipy_stats.t.interval(0.95, 1, loc=sum(diffs) / 2, scale=scipy_stats.sem(diffs)))
+    table = (tmp_path / "results/digits/summary.md").read_text()
+    assert table.startswith("# digits zoo") and "| vit_no_rope_digits | 2 | " in table
+    assert re.search(rf"\| {other} \| 2 \| {INTERVAL} \|", table), table
+    assert re.search(r"\| rope_2D_axial_2x2 \| [+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\] "
+                     r"\| (equivalent|differs|undecided) \|", table), table
+    assert f"Each matched model against {zoo.REFERENCE}" in table
     capsys.readouterr()
     assert zoo.main(argv) == 0
-    assert "(already trained)" in capsys.readouterr().out
-    assert all(r["reused"] for r in json.loads((tmp_path / "results/digits/summary.json").read_text())["runs"])
+    assert capsys.readouterr().out.count("(already trained)") == 6
+    again = json.loads(legacy.read_text())
+    assert all(r["reused"] for r in again["runs"]) and again["equivalence"] == summary["equivalence"]
+    # Without the reference among the models there is nothing to compare with.
+    assert zoo.main([*argv[:1], "vit_no_rope_digits", *argv[4:]]) == 0
+    assert "Each matched model against" not in (tmp_path / "results/digits/summary.md").read_text()
+
+
+def _probe_accuracies(model, task: str) -> tuple[dict, dict]:
+    """Accuracy on the test split and the extra tests of seed 0, with images normalised here (blank -1,
+    mark +1), and the classes the model answers on each."""
+    from training import probes
+
+    accuracies, answers = {}, {}
+    with torch.no_grad():
+        for test, (images, labels) in {"test": probes.splits(task, 0)["test"], **probes.extra_tests(task, 0)}.items():
+            guess = model(images.float() / 127.5 - 1).argmax(-1)
+            accuracies[test], answers[test] = (guess == labels).double().mean().item(), set(guess.tolist())
+    return accuracies, answers
+
+
+def test_zoo_probes_suite_scores_the_extra_tests(tmp_path, capsys):
+    from training import probes, zoo
+
+    names = {"vit_mixed_rope_2D_2x2_probe_shift": "probe_shift",
+             "vit_rope_2D_axial_2x2_probe_extrapolate": "probe_extrapolate"}
+    # Batches of 32: 128 steps, after which the shift model tells its images apart (with batches of 256 both
+    # models answer one class whatever they see, and score that class's share under any labelling).
+    argv = ["--suite", "probes", "--models", *names, "--seeds", "0", "--epochs", "1", "--batch_size", "32",
+            "--jobs", "1", "--out", str(tmp_path)]
+    assert zoo.main(argv) == 0
+    summary_path = tmp_path / "results/probes/summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert summary["suite"] == "probes" and not summary["failures"] and len(summary["runs"]) == 2
+    assert not (tmp_path / "results/digits").exists()
+    assert set(summary["predictions"]) == set(probes.PREDICTIONS)
+    # one seed and few of the models: every prediction is undecided
+    assert all(p["verdict"] == "undecided" for p in summary["predictions"].values())
+    varied = []
+    for row in summary["runs"]:
+        task = names[row["model"]]
+        assert row["dataset"] == task and list(row["extra_acc"]) == list(probes.extra_tests(task, 0))
+        assert (tmp_path / f"results/probes/{task}/{row['run_id']}.json").is_file()
+        best = tmp_path / f"runs/probes/{task}/{row['run_id']}/best.pt"
+        # The reloaded best checkpoint gives the recorded accuracies.
+        measured, answers = _probe_accuracies(zoo.load_model(best), task)
+        assert measured == pytest.approx({"test": row["test_acc"], **row["extra_acc"]}, abs=1e-6), row["model"]
+        varied += [test for test in row["extra_acc"] if len(answers[test]) > 1]
+    assert varied, "no extra test where a model answers more than one class: the comparison above proves little"
+    table = (tmp_path / "results/probes/summary.md").read_text()
+    assert "| moved by whole patches acc | moved off the patch grid acc |" in table
+    assert "| 12x12 grid acc | 16x16 grid acc |" in table
+    assert all(f"{pid}: " in table for pid in probes.PREDICTIONS)
+    capsys.readouterr()
+    assert zoo.main(argv) == 0
+    assert capsys.readouterr().out.count("(already trained)") == 2
+    again = json.loads(summary_path.read_text())["runs"]
+    assert [r["extra_acc"] for r in again] == [r["extra_acc"] for r in summary["runs"]]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--suite", "probes", "--models", "vit_no_rope_digits"], ["vit_no_rope_digits", "--suite digits"]),
+    (["--models", "vit_mixed_rope_2D_2x2_probe_shift"], ["vit_mixed_rope_2D_2x2_probe_shift", "--suite probes"]),
+    (["--suite", "digits", "--models", "vit_no_rope_matched_digits", "vit_no_rope_probe_diagonal"],
+     ["vit_no_rope_probe_diagonal", "--suite probes"]),
+    (["--suite", "probes", "--models", "vit_no_rope_cifar10"], ["vit_no_rope_cifar10", "size of no suite"]),
+    (["--models", "vit_no_rope_matched_cifar10"], ["vit_no_rope_matched_cifar10", "size of no suite"]),
+])
+def test_zoo_rejects_models_of_another_suite(tmp_path, capsys, argv, words):
+    from training import zoo
+
+    assert zoo.main([*argv, "--epochs", "1", "--jobs", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rope-blocks zoo: error: ") and "Traceback" not in err
+    assert all(w in err for w in words), err
+    assert nothing_written(tmp_path)
+
+
+def test_zoo_rejects_an_unknown_suite(tmp_path, capsys):
+    from training import zoo
+
+    with pytest.raises(SystemExit) as e:
+        zoo.main(["--suite", "cifar", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--suite" in err and "'cifar'" in err and "digits" in err and "probes" in err
+    assert nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("earlier", [{"suite": "digits", "command": "rope-blocks zoo --suite digits", "runs": []},
+                                     {"command": "rope-blocks zoo --dataset digits", "runs": []}])
+def test_zoo_refuses_to_write_over_another_suites_summary(tmp_path, capsys, earlier):
+    from training import zoo
+
+    fake = tmp_path / "results/probes/summary.json"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(json.dumps(earlier))
+    before = fake.read_text()
+    assert zoo.main(["--suite", "probes", "--models", "vit_no_rope_probe_shift", "--seeds", "0", "--epochs", "1",
+                     "--jobs", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rope-blocks zoo: error: ") and str(fake) in err and earlier["command"] in err
+    assert "another suite" in err and "--out" in err
+    assert fake.read_text() == before
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [fake]
+    # An unreadable summary is not overwritten either.
+    fake.write_text("{not json")
+    assert zoo.main(["--suite", "probes", "--models", "vit_no_rope_probe_shift", "--out", str(tmp_path)]) == 2
+    assert "cannot be read" in capsys.readouterr().err and fake.read_text() == "{not json"
 
 
 def test_zoo_rejects_unknown_models(capsys):

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import os
+import platform
 import shlex
 import sys
 from pathlib import Path
@@ -90,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                        "exported_from": str(args.checkpoint)}, args.out)
     checkpoint.write_json({
         "command": shlex.join(["rope-blocks", "export", *argv]), "commit": git_commit(),
+        "device": f"CPU ({os.cpu_count()} cores, {platform.machine()})",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "source": str(args.checkpoint), "exported": str(args.out), "family": model.cfg.family,
         "dataset": dataset, "test_images": len(splits.test), "test_acc_before": before, "test_acc_after": after,
         "max_logit_difference": difference,

@@ -103,4 +103,6 @@ def compare(rows: list[dict], c: Comparison) -> dict:
     if not seeds:
         return {**out, "difference": None, "ci": None, "verdict": "undecided"}
     mean, low, high = mean_ci([a[s] - b[s] for s in seeds])
-    return {**out, "difference": mean, "ci": [low, high], "verdict": verdict(low, high, c.kind, c.margin)}
+    # One seed has no interval: null in the JSON summary rather than NaN, which strict parsers reject.
+    ci = None if math.isnan(low) else [low, high]
+    return {**out, "difference": mean, "ci": ci, "verdict": verdict(low, high, c.kind, c.margin)}

@@ -101,13 +101,13 @@ def parse_args(argv):
         raise ValueError(f"--epochs must be at least 1, got {args.epochs}.")
     groups = suite_groups(args.suite, args.quick)
     if args.models is not None:
-        # Each model trains with the seeds and epochs of the first suite group on its data set.
-        defaults = {}
-        for g in groups:
-            defaults.setdefault(g.dataset, g)
-        datasets = dict.fromkeys(training_set(m) for m in args.models)
-        groups = [Group(d, tuple(m for m in args.models if training_set(m) == d), defaults[d].seeds, defaults[d].epochs)
-                  for d in datasets]
+        # Each model trains with the seeds and epochs of the suite's group of its size (--quick: the quick ones).
+        defaults = {models.size_of(g.models[0]): g for g in suite_groups(args.suite, quick=False)}
+        quick = groups[0]
+        sizes = dict.fromkeys(models.size_of(m) for m in args.models)
+        groups = [Group(defaults[z].dataset, tuple(m for m in args.models if models.size_of(m) == z),
+                        quick.seeds if args.quick else defaults[z].seeds,
+                        quick.epochs if args.quick else defaults[z].epochs) for z in sizes]
     args.groups = [Group(g.dataset, g.models, tuple(args.seeds) if args.seeds is not None else g.seeds,
                          args.epochs or g.epochs) for g in groups]
     args.out = args.out if args.out is not None else f"runs/zoo-quick-{args.suite}" if args.quick else "."
@@ -173,7 +173,7 @@ def check_summary_suite(path: Path, suite: str) -> None:
         raise ValueError(f"{path} exists but cannot be read ({e}); move it away or pass another --out.") from None
     # Summaries from before the probes suite carry no suite name: they are the digits suite's.
     if earlier.get("suite", "digits") != suite:
-        raise ValueError(f"{path} holds the summary of another suite ({earlier.get('suite', 'unnamed')!r}, made by "
+        raise ValueError(f"{path} holds the summary of another suite ({earlier.get('suite', 'digits')!r}, made by "
                          f"{earlier.get('command', 'an unknown command')!r}); it was left as it is. Pass another "
                          "--out for this suite.")
 
@@ -256,8 +256,7 @@ def fmt_ci(values) -> str:
 def fmt_difference(c: dict) -> str:
     if c["difference"] is None:
         return "-"
-    low, high = c["ci"]
-    ci = "" if math.isnan(low) else f" [{low:+.4f}, {high:+.4f}]"
+    ci = "" if c["ci"] is None else f" [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]"
     return f"{c['difference']:+.4f}{ci}"
 
 
@@ -265,6 +264,8 @@ def analyse(suite: str, rows: list[dict]) -> dict:
     """digits: every matched model against RoPE-Mixed; probes: the predictions' comparisons and verdicts."""
     if suite == "digits":
         others = dict.fromkeys(r["model"] for r in rows if models.size_of(r["model"]) == "matched_digits")
+        if REFERENCE not in others:  # nothing to compare with
+            others = {}
         others.pop(REFERENCE, None)
         comparisons = [stats.compare(rows, stats.Comparison(
             f"{name} is within {EQUIVALENCE_MARGIN} of {REFERENCE}", stats.Side((name,)), stats.Side((REFERENCE,)),

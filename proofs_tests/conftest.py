@@ -1,4 +1,4 @@
-"""Shared fixtures: small data sets in the real CIFAR file format, and a CPU-only subprocess env."""
+"""Shared fixtures: small data sets in the real CIFAR file format, a CPU-only subprocess env, one torch thread."""
 from __future__ import annotations
 
 import os
@@ -39,6 +39,17 @@ def write_cifar(root: Path, name: str = "cifar10", n_train: int = 100, n_test: i
         dump("train", n_train)
         dump("test", n_test)
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, restored after it (modules opt in with pytestmark)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

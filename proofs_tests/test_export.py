@@ -20,12 +20,8 @@ from training.vit import ViT, ViTConfig
 from training.zoo import load_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Training tests run on one thread each (the fixture lives in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def complex_rope(x: torch.Tensor, freqs: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:

@@ -16,12 +16,8 @@ from training import main as trainer
 from training.vit import ViT, ViTConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Training tests run on one thread each (the fixture lives in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def pair(family, k=2, dim_head=12, share=False, **options) -> tuple[ViT, ViT]:

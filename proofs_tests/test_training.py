@@ -13,12 +13,8 @@ from training import data, main, models
 from training.vit import ViT, ViTConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Training tests run on one thread each (the fixture lives in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(tmp_path, cifar_root, *extra, model="vit_rope_2D_axial_2x2_digits", epochs=2, capsys=None):

@@ -17,7 +17,7 @@ from rope_blocks.export import RoPEForm, export_timm, fold_qkv, rope_form
 from training import checkpoint, data, main, models
 from training import export as cli
 from training.vit import ViT, ViTConfig
-from training.zoo import load_model
+from training.checkpoint import load_run
 
 
 # Training tests run on one thread each (the fixture lives in conftest.py).
@@ -221,7 +221,7 @@ def test_cli_exports_a_run_with_the_same_test_accuracy(trained_run, tmp_path, ca
     assert report["max_logit_difference"] < 1e-4 and report["family"] == "commuting"
     assert len(report["tables"]) == 2 and len(report["tables"][0]) == 2  # layers, heads
     assert len(report["tables"][0][0]) == 12 and len(report["tables"][0][0][0]) == 2  # D // 2 pairs, 2 axes
-    exported, original = load_model(tmp_path / "exported.pt"), load_model(source)
+    exported, original = load_run(tmp_path / "exported.pt")[1], load_run(source)[1]
     assert exported.cfg.family == "mixed"
     digits = data.load("digits")
     x = digits.prepare(digits.test.images[:16])
@@ -257,7 +257,7 @@ def test_cli_errors(trained_run, tmp_path, capsys):
     assert "already exist" in error(source, "--out", tmp_path / "taken.pt")
     assert (tmp_path / "taken.pt").read_text() == "keep me"
     code, _ = export(source, "--out", tmp_path / "taken.pt", "--overwrite", capsys=capsys)
-    assert code == 0 and load_model(tmp_path / "taken.pt").cfg.family == "mixed"
+    assert code == 0 and load_run(tmp_path / "taken.pt")[1].cfg.family == "mixed"
     with pytest.raises(SystemExit) as exit_:
         cli.main([str(source)])  # no --out: argparse's usage error
     assert exit_.value.code == 2

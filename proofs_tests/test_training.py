@@ -9,7 +9,7 @@ import torch
 
 import rope_blocks as rb
 
-from training import data, main, models
+from training import checkpoint, data, main, models
 from training.vit import ViT, ViTConfig
 
 
@@ -440,7 +440,7 @@ def test_zoo_digits_suite_trains_tabulates_compares_and_reuses(tmp_path, capsys)
         assert (tmp_path / f"results/digits/{row['run_id']}.json").is_file()
     # The best checkpoint, reloaded, scores what the result file says it scored on the test set.
     row = summary["runs"][-1]
-    model, splits = zoo.load_model(tmp_path / f"runs/digits/{row['run_id']}/best.pt"), data.load("digits")
+    model, splits = checkpoint.load_run(tmp_path / f"runs/digits/{row['run_id']}/best.pt")[1], data.load("digits")
     assert zoo.accuracy(model, splits.test.images, splits.test.labels, splits) == pytest.approx(row["test_acc"])
     # The equivalence with the reference: one paired difference over the two seeds.
     (c,) = summary["equivalence"]["comparisons"]
@@ -503,7 +503,7 @@ def test_zoo_probes_suite_scores_the_extra_tests(tmp_path, capsys):
         assert (tmp_path / f"results/probes/{task}/{row['run_id']}.json").is_file()
         best = tmp_path / f"runs/probes/{task}/{row['run_id']}/best.pt"
         # The reloaded best checkpoint gives the recorded accuracies.
-        measured, answers = _probe_accuracies(zoo.load_model(best), task)
+        measured, answers = _probe_accuracies(checkpoint.load_run(best)[1], task)
         assert measured == pytest.approx({"test": row["test_acc"], **row["extra_acc"]}, abs=1e-6), row["model"]
         varied += [test for test in row["extra_acc"] if len(answers[test]) > 1]
     assert varied, "no extra test where a model answers more than one class: the comparison above proves little"

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from .vit import ViT, ViTConfig
+
 FORMAT = "rope-blocks-checkpoint/1"
 
 
@@ -74,3 +76,21 @@ def check_same_run(saved: dict, current: dict, path: Path) -> None:
             f"checkpoint {path} belongs to a different run ({'; '.join(diffs)}). It was left in place. "
             "Resume with the same settings, or start a new run with another --run_id (or --overwrite)."
         )
+
+
+def load_run(path: Path) -> tuple[dict, ViT]:
+    """(checkpoint dict, its ViT in eval mode) with errors that say what the file is not."""
+    if not path.is_file():
+        raise ValueError(f"no such checkpoint file: {path}; pass a run's runs/<dataset>/<run_id>/best.pt.")
+    try:
+        state = load(path)
+    except ValueError:
+        raise ValueError(f"{path} is corrupt or not a rope-blocks checkpoint; pass the best.pt (or last.pt) "
+                         "that `rope-blocks train` wrote.") from None
+    try:
+        model = ViT(ViTConfig(**state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{path} is not the checkpoint of a ViT run ({type(e).__name__}: {e}); pass the best.pt "
+                         "that `rope-blocks train` wrote.") from None
+    return state, model.eval()

@@ -4,7 +4,7 @@
 
 Every relative planar design (axial, mixed, givens, commuting, and LieRE with 2x2 blocks) is 2x2
 RoPE in a basis B that folds into W_q and W_k (theory T5, rope_blocks.export). The command writes
-the exported checkpoint (loadable by training.zoo.load_model, like any run's), and beside it a JSON
+the exported checkpoint (loadable by training.checkpoint.load_run, like any run's), and beside it a JSON
 with the frequency tables and the largest logit difference on the test split; it prints the test
 accuracy of both models and exits 1 if they differ.
 """
@@ -26,7 +26,7 @@ from rope_blocks.export import fold_qkv, rope_form, table_rope
 
 from . import checkpoint, data
 from .main import git_commit
-from .vit import ViT, ViTConfig
+from .vit import ViT
 
 PROG = "rope-blocks export"
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report_path = args.out.with_suffix(".json")
         _check_outputs(args, report_path)
-        state, model = load_run(args.checkpoint)
+        state, model = checkpoint.load_run(args.checkpoint)
         exported = export_vit(model)
         run = state.get("config", {})
         dataset = args.dataset or run.get("dataset", "digits")
@@ -120,24 +120,6 @@ def _check_outputs(args, report_path: Path) -> None:
     existing = [str(p) for p in (args.out, report_path) if p.exists()]
     if existing and not args.overwrite:
         raise ValueError(f"{' and '.join(existing)} already exist(s); pass --overwrite to replace, or another --out.")
-
-
-def load_run(path: Path) -> tuple[dict, ViT]:
-    """(checkpoint dict, its ViT in eval mode) with errors that say what the file is not."""
-    if not path.is_file():
-        raise ValueError(f"no such checkpoint file: {path}; pass a run's runs/<dataset>/<run_id>/best.pt.")
-    try:
-        state = checkpoint.load(path)
-    except ValueError:
-        raise ValueError(f"{path} is corrupt or not a rope-blocks checkpoint; pass the best.pt (or last.pt) "
-                         "that `rope-blocks train` wrote.") from None
-    try:
-        model = ViT(ViTConfig(**state["model_config"]))
-        model.load_state_dict(state["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{path} is not the checkpoint of a ViT run ({type(e).__name__}: {e}); pass the best.pt "
-                         "that `rope-blocks train` wrote.") from None
-    return state, model.eval()
 
 
 @torch.no_grad()

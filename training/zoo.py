@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import checkpoint, data, main as trainer, models, probes, stats
-from .vit import ViT, ViTConfig
+from .vit import ViT
 
 PROG = "rope-blocks zoo"
 SUITES = ("digits", "probes")
@@ -202,7 +202,7 @@ def _run_one(name: str, seed: int, dataset: str, epochs: int, args) -> dict:
             return {"model": name, "seed": seed,
                     "error": f"{run_dir / 'best.pt'} is missing, so its extra tests cannot be scored; "
                              f"delete {result_path} to train the run again"}
-        model, splits = load_model(run_dir / "best.pt"), data.load(dataset, seed=seed)
+        model, splits = checkpoint.load_run(run_dir / "best.pt")[1], data.load(dataset, seed=seed)
         extra_acc = {test: accuracy(model, images, labels, splits) for test, (images, labels) in extra.items()}
     return {"model": name, "seed": seed, "dataset": dataset, "run_id": run_id, "reused": reused,
             "best_epoch": result["best"]["epoch"], "val_acc": result["best"]["val_acc"],
@@ -233,13 +233,6 @@ def _finished(result_path: Path, cfg: trainer.TrainConfig) -> bool:
         return False
     same = all(result["config"].get(k) == getattr(cfg, k) for k in ("model", "epochs", "batch_size", "lr", "seed"))
     return result.get("finished", False) and same
-
-
-def load_model(path: Path) -> ViT:
-    state = checkpoint.load(path)
-    model = ViT(ViTConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
-    return model.eval()
 
 
 def accuracy(model: ViT, images: torch.Tensor, labels: torch.Tensor, splits: data.Splits) -> float:

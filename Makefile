@@ -36,7 +36,7 @@ demo: setup latex
 	$(CLI) check
 	$(CLI) zoo --suite digits --quick --out $(DEMO)/zoo-digits
 	$(CLI) zoo --suite probes --quick --out $(DEMO)/zoo-probes
-	$(PY) -m benchmarks.bench_encodings --batch 2 --reps 1 --warmup 0 --block_sizes 2 4 8 --out $(DEMO)/bench
+	$(CLI) bench encodings --batch 2 --reps 1 --warmup 0 --block-sizes 2 4 8 --out $(DEMO)/bench
 	$(CLI) paper --out $(DEMO)/paper
 	@printf '\ndemo done, everything under $(DEMO)/:\n  theorems: theorems.json\n'
 	@printf '  quick digits comparison: zoo-digits/results/digits/summary.md\n'
@@ -44,12 +44,16 @@ demo: setup latex
 	@printf '  quick CPU benchmark: bench/cpu-encodings.json\n'
 	@printf '  paper from the committed results/: paper/build/rope-blocks.pdf\n'
 
+# The style (ruff) and the one-way layers (import-linter, pyproject.toml) are checked before the tests.
 test: setup latex
+	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/ruff format --check --no-cache .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # The committed paper: tables and figures from results/ into paper/generated/, then paper/build/rope-blocks.pdf.
 paper: setup latex
-	$(CLI) paper
+	$(CLI) paper --out paper
 
 check: setup
 	$(CLI) check
@@ -59,20 +63,20 @@ check: setup
 results: prove zoo probes
 
 prove: setup
-	$(CLI) prove
+	$(CLI) prove --out results/theorems.json
 
 zoo: setup
-	$(CLI) zoo --suite digits
+	$(CLI) zoo --suite digits --out .
 
 probes: setup
-	$(CLI) zoo --suite probes
+	$(CLI) zoo --suite probes --out .
 
 # CPU benchmarks at reduced batches, within 5 minutes on 2 cores: ratios are what they report.
 # A CIFAR-sized training step takes about a second per image on such a CPU, so only the seed's
 # 11 models are stepped here (the projection needs them); the GPU script measures every model.
 bench: setup
-	$(PY) -m benchmarks.bench_encodings --batch 8 --reps 3 --warmup 1
-	$(PY) -m benchmarks.bench_train --models seed --batch 2 --reps 1 --warmup 0
+	$(CLI) bench encodings --batch 8 --reps 3 --warmup 1 --out results/bench
+	$(CLI) bench train --models seed --batch 2 --reps 1 --warmup 0 --out results/bench
 
 bench-gpu: setup
 	bash benchmarks/gpu.sh

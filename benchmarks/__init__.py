@@ -1,1 +1,1 @@
-"""Speed and memory benchmarks (run as `python -m benchmarks.<name>`)."""
+"""Speed and memory benchmarks: plain functions that `rope-blocks bench encodings|train` (commands/bench.py) runs."""

@@ -1,27 +1,23 @@
 """What every benchmark shares: honest timing, memory, and a result file that says how it was made."""
+
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import pathlib
 import platform
 import re
-import shlex
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
-from training.main import git_commit
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from records import provenance
 
 
-def device_name(device: torch.device) -> str:
+def device_text(device: torch.device) -> str:
+    """The result file's device, in the one wording of records.provenance."""
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        return provenance.device_description(torch.cuda.get_device_name(device))
+    return provenance.device_description(threads=torch.get_num_threads())
 
 
 def device_slug(device: torch.device) -> str:
@@ -31,25 +27,15 @@ def device_slug(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower()).strip("-")
 
 
-def provenance(device: torch.device, module: str, argv: list[str]) -> dict:
-    return {
-        "command": shlex.join(["python", "-m", module, *argv]),
-        "commit": git_commit(("benchmarks", "training", "rope_blocks", "theory")),
-        "device": device_name(device),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+def write_result(name: str, device: torch.device, payload: dict, out_dir: Path, argv: list[str]) -> Path:
+    """<out_dir>/<device>-<name>.json, written atomically, headed by the command ``argv``, commit, device and date.
 
-
-def write_result(name: str, device: torch.device, payload: dict, out_dir: pathlib.Path, module: str,
-                 argv: list[str]) -> pathlib.Path:
-    """results/bench/<device>-<name>.json, written atomically, with the command, commit, device and date."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{device_slug(device)}-{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({**provenance(device, module, argv), **payload}, indent=2) + "\n")
-    tmp.replace(path)
+    The torch and Python versions go beside them: a timing means little without the library that ran.
+    """
+    path = Path(out_dir) / f"{device_slug(device)}-{name}.json"
+    versions = {"torch": torch.__version__, "python": platform.python_version()}
+    # indent 2: the format of the committed results/bench files, so a rerun's diff shows only the numbers
+    provenance.write_json({**provenance.header(argv, device_text(device)), **versions, **payload}, path, indent=2)
     return path
 
 
@@ -97,29 +83,3 @@ def memory_bytes(step, forward, device: torch.device) -> int:
     for t in outputs:
         keep(t)
     return sum(storages.values())
-
-
-def add_run_arguments(parser: argparse.ArgumentParser, batch: int, name: str | None) -> None:
-    """The options every benchmark takes: where it runs, how long it measures, where it writes.
-
-    name: the default result name (<out>/<device>-<name>.json); None lets the benchmark choose.
-    """
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--batch", type=int, default=batch)
-    parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "results" / "bench")
-    parser.add_argument("--name", default=name, help="result file <out>/<device>-<name>.json (default: %(default)s)")
-
-
-def run_device(args: argparse.Namespace, parser: argparse.ArgumentParser) -> torch.device:
-    """Check the options of ``add_run_arguments`` and set the device up."""
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is visible; run on a GPU machine or use --device cpu")
-    if args.batch < 1 or args.reps < 1 or args.warmup < 0:
-        parser.error("--batch and --reps must be >= 1 and --warmup >= 0")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return device

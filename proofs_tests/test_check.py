@@ -1,12 +1,15 @@
-"""`rope-blocks check`: its verdicts are DESIGN.md's, and it fails loudly when they are not."""
+"""`rope-blocks check` (rope_blocks/check.py, commands/check.py): its verdicts are DESIGN.md's, and it fails
+loudly when they are not."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
+import commands
+from commands import check as command
 from rope_blocks import check
-from training import cli
 
 
 def rows(output):
@@ -21,7 +24,7 @@ def rows(output):
 
 
 def test_check_verdicts_agree_with_design(capsys):
-    assert cli.main(["check", "--families", "axial", "mixed", "givens", "weighted", "liere"]) == 0
+    assert commands.main(["check", "--families", "axial", "mixed", "givens", "weighted", "liere"]) == 0
     table = rows(capsys.readouterr().out)
     assert len(table) == 2 + 3 * 7
     for (label, k), (verdicts, agree) in table.items():
@@ -36,16 +39,11 @@ def test_check_verdicts_agree_with_design(capsys):
 
 def test_check_reports_a_disagreement(capsys, monkeypatch):
     monkeypatch.setattr(check, "RELATIVE_TOL", 0.0)  # demand exact zero: float64 round-off now "disagrees"
-    assert check.main(["--families", "axial"]) == 1
+    assert command.main(["--families", "axial"]) == 1
     out = capsys.readouterr().out
     assert "NO" in out and "DISAGREE" in out
 
 
-def test_unknown_command_suggests_the_closest(capsys):
-    assert cli.main(["chekc"]) == 2
-    assert "Did you mean 'check'?" in capsys.readouterr().err
-
-
 def test_check_rejects_a_head_too_small_for_the_table():
     with pytest.raises(SystemExit):
-        check.main(["--head-dim", "16"])
+        command.main(["--head-dim", "16"])

@@ -1,5 +1,6 @@
 """Numerics of every family: fast path vs dense reference vs scipy's expm, orthogonality,
 the relative property and its consequence for attention logits."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,8 +53,11 @@ def test_fast_path_equals_dense_reference(family, k, n, options):
     assert rb.fast_vs_dense_error(enc, extent=extent(family)) <= 1e-5
 
 
-@pytest.mark.parametrize("family,k,n,options", [c for c in CASES if c[0] != "weighted"],
-                         ids=[i for c, i in zip(CASES, IDS) if c[0] != "weighted"])
+@pytest.mark.parametrize(
+    "family,k,n,options",
+    [c for c in CASES if c[0] != "weighted"],
+    ids=[i for c, i in zip(CASES, IDS) if c[0] != "weighted"],
+)
 @torch.no_grad()
 def test_dense_reference_is_expm_of_generators_and_a_rotation(family, k, n, options):
     enc = make(family, k, n, options).double()
@@ -114,12 +118,20 @@ def test_weighted_is_not_a_rotation_for_k_at_least_3():
         make("weighted", 3, 2, {}).generators()
 
 
-@pytest.mark.parametrize("family,k,options,rotated", [
-    ("none", 2, {}, 0), ("axial", 2, {}, 24), ("givens", 3, {}, 16), ("givens", 5, {}, 8),
-    ("commuting", 3, {"basis": "fixed"}, 16), ("commuting", 5, {"basis": "fixed"}, 16),
-    ("commuting", 8, {"basis": "fixed"}, 24),
-    ("weighted", 5, {}, 20), ("liere", 5, {}, 20),
-])
+@pytest.mark.parametrize(
+    "family,k,options,rotated",
+    [
+        ("none", 2, {}, 0),
+        ("axial", 2, {}, 24),
+        ("givens", 3, {}, 16),
+        ("givens", 5, {}, 8),
+        ("commuting", 3, {"basis": "fixed"}, 16),
+        ("commuting", 5, {"basis": "fixed"}, 16),
+        ("commuting", 8, {"basis": "fixed"}, 24),
+        ("weighted", 5, {}, 20),
+        ("liere", 5, {}, 20),
+    ],
+)
 def test_rotated_dims_and_untouched_remainder(family, k, options, rotated):
     enc = make(family, k, 2, options)
     assert enc.rotated_dims == rotated
@@ -163,8 +175,9 @@ def test_integer_positions_are_accepted():
 @pytest.mark.parametrize("family", ["axial", "commuting", "liere"])
 def test_low_precision_inputs_keep_dtype_and_angles_stay_float32(dtype, family):
     torch.manual_seed(0)
-    enc = rb.build(family, head_dim=HEAD_DIM, num_heads=HEADS, n_axes=2,
-                   **({"init_scale": 1e-3} if family == "liere" else {}))
+    enc = rb.build(
+        family, head_dim=HEAD_DIM, num_heads=HEADS, n_axes=2, **({"init_scale": 1e-3} if family == "liere" else {})
+    )
     q = (torch.rand(2, HEADS, 6, HEAD_DIM) * 2 - 1).to(dtype)
     # Large positions: angles computed in 16 bits would be off by whole radians here.
     pos = torch.rand(6, 2) * 1000 + 1000
@@ -185,10 +198,17 @@ def test_autocast_does_not_change_float32_results():
     assert auto.dtype == torch.float32 and torch.equal(plain, auto)
 
 
-@pytest.mark.parametrize("family,k,options", [
-    ("commuting", 4, {"basis": "cayley", "design": "mixed"}), ("commuting", 3, {"basis": "stiefel"}),
-    ("givens", 3, {"plane": (1, 2)}), ("axial", 2, {}), ("liere", 4, {}), ("weighted", 3, {}),
-])
+@pytest.mark.parametrize(
+    "family,k,options",
+    [
+        ("commuting", 4, {"basis": "cayley", "design": "mixed"}),
+        ("commuting", 3, {"basis": "stiefel"}),
+        ("givens", 3, {"plane": (1, 2)}),
+        ("axial", 2, {}),
+        ("liere", 4, {}),
+        ("weighted", 3, {}),
+    ],
+)
 def test_logit_equivalent_path_keeps_every_dot_product(family, k, options):
     enc = make(family, k, 2, options)
     q = torch.rand(2, HEADS, 9, HEAD_DIM) * 2 - 1

@@ -3,6 +3,7 @@
 The folded model is the same function of the same parameters (theory T5): its logits and its
 gradients, the basis's included, match the unfolded model's, and training keeps the basis orthogonal.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,9 +13,8 @@ import torch
 import torch.nn.functional as F
 
 import rope_blocks as rb
-from training import main as trainer
+from training.optim import build_optimizers
 from training.vit import ViT, ViTConfig
-
 
 # Training tests run on one thread each (the fixture lives in conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -23,8 +23,20 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def pair(family, k=2, dim_head=12, share=False, **options) -> tuple[ViT, ViT]:
     """(unfolded, folded) ViTs with the same random non-trivial parameters."""
     torch.manual_seed(0)
-    cfg = ViTConfig(image_size=6, in_chans=1, num_classes=5, dim=20, depth=2, heads=2, dim_head=dim_head, mlp_dim=24,
-                    family=family, block_size=k, enc_options=options, share_encoding=share)
+    cfg = ViTConfig(
+        image_size=6,
+        in_chans=1,
+        num_classes=5,
+        dim=20,
+        depth=2,
+        heads=2,
+        dim_head=dim_head,
+        mlp_dim=24,
+        family=family,
+        block_size=k,
+        enc_options=options,
+        share_encoding=share,
+    )
     plain = ViT(cfg)
     with torch.no_grad():
         for p in plain.parameters():
@@ -66,9 +78,9 @@ def test_folded_vit_is_the_same_function_with_the_same_gradients(family, k, dim_
 
 def test_training_with_fold_keeps_a_stiefel_basis_orthogonal():
     _, model = pair("commuting", 4, 12, basis="stiefel", design="mixed")
-    optimizers = trainer.build_optimizers(model, trainer.TrainConfig(lr=0.05))
+    optimizers = build_optimizers(model, lr=0.05)
     start = model.encodings[0].basis.matrix().detach().clone()
-    for step in range(5):
+    for _ in range(5):
         for opt in optimizers:
             opt.zero_grad()
         F.cross_entropy(model(torch.randn(4, 1, 6, 6)), torch.tensor([0, 1, 2, 3])).backward()
@@ -80,9 +92,14 @@ def test_training_with_fold_keeps_a_stiefel_basis_orthogonal():
     assert (model.encodings[0].basis.matrix().detach() - start).abs().max() > 1e-3  # it moved
 
 
-@pytest.mark.parametrize("family, k, options", [
-    ("commuting", 3, {"basis": "cayley", "per_head": False}), ("givens", 4, {"plane": (1, 3)}),
-    ("commuting", 4, {"basis": "stiefel", "design": "mixed"})])
+@pytest.mark.parametrize(
+    "family, k, options",
+    [
+        ("commuting", 3, {"basis": "cayley", "per_head": False}),
+        ("givens", 4, {"plane": (1, 3)}),
+        ("commuting", 4, {"basis": "stiefel", "design": "mixed"}),
+    ],
+)
 def test_fold_weight_then_planes_equals_the_plane_basis_path(family, k, options):
     torch.manual_seed(0)
     enc = rb.build(family, head_dim=2 * k + 1, num_heads=3, n_axes=2, block_size=k, **options)
@@ -108,5 +125,16 @@ def test_fold_errors():
             call()
     for family in ("liere", "none"):
         with pytest.raises(ValueError, match=f"fold_basis=True .* family '{family}' has none. Use fold_basis=False"):
-            ViT(ViTConfig(image_size=4, in_chans=1, dim=16, heads=2, dim_head=8, mlp_dim=16, family=family,
-                          block_size=2, fold_basis=True))
+            ViT(
+                ViTConfig(
+                    image_size=4,
+                    in_chans=1,
+                    dim=16,
+                    heads=2,
+                    dim_head=8,
+                    mlp_dim=16,
+                    family=family,
+                    block_size=2,
+                    fold_basis=True,
+                )
+            )

@@ -1,5 +1,6 @@
 """Learned parameters: bases stay on SO(k) under training, gradients reach every parameter,
 per-head and per-layer options create distinct parameters, and weight decay skips them all."""
+
 from __future__ import annotations
 
 import geoopt
@@ -34,11 +35,14 @@ def basis_orthogonality(enc):
     return gram.abs().max().item(), torch.linalg.det(q)
 
 
-@pytest.mark.parametrize("basis,optimizer", [
-    ("stiefel", lambda p: geoopt.optim.RiemannianAdam(p, lr=0.05)),
-    ("cayley", lambda p: torch.optim.Adam(p, lr=0.05)),
-    ("matrix_exp", lambda p: torch.optim.Adam(p, lr=0.05)),
-])
+@pytest.mark.parametrize(
+    "basis,optimizer",
+    [
+        ("stiefel", lambda p: geoopt.optim.RiemannianAdam(p, lr=0.05)),
+        ("cayley", lambda p: torch.optim.Adam(p, lr=0.05)),
+        ("matrix_exp", lambda p: torch.optim.Adam(p, lr=0.05)),
+    ],
+)
 @pytest.mark.parametrize("k", [3, 4, 6])
 def test_learned_basis_stays_orthogonal_and_relative(basis, optimizer, k):
     torch.manual_seed(0)
@@ -62,13 +66,16 @@ def test_stiefel_basis_needs_the_riemannian_optimizer():
     assert rb.relative_error(enc) > 1e-3
 
 
-@pytest.mark.parametrize("family,options", [
-    ("mixed", {}),
-    ("commuting", {"basis": "stiefel", "freqs": "learned", "block_size": 4}),
-    ("commuting", {"basis": "cayley", "design": "mixed", "block_size": 6}),
-    ("commuting", {"basis": "matrix_exp", "freqs": "learned", "block_size": 3}),
-    ("liere", {"block_size": 4}),
-])
+@pytest.mark.parametrize(
+    "family,options",
+    [
+        ("mixed", {}),
+        ("commuting", {"basis": "stiefel", "freqs": "learned", "block_size": 4}),
+        ("commuting", {"basis": "cayley", "design": "mixed", "block_size": 6}),
+        ("commuting", {"basis": "matrix_exp", "freqs": "learned", "block_size": 3}),
+        ("liere", {"block_size": 4}),
+    ],
+)
 def test_gradients_reach_every_learned_parameter(family, options):
     torch.manual_seed(0)
     enc = rb.build(family, head_dim=D, num_heads=H, n_axes=2, **options)
@@ -89,12 +96,15 @@ def test_fixed_families_have_nothing_to_learn(family):
     assert list(enc.parameters()) == [] and enc.no_weight_decay() == set()
 
 
-@pytest.mark.parametrize("family,options", [
-    ("mixed", {}),
-    ("commuting", {"basis": "cayley", "block_size": 4}),
-    ("commuting", {"basis": "stiefel", "design": "mixed", "block_size": 4}),
-    ("liere", {"block_size": 4}),
-])
+@pytest.mark.parametrize(
+    "family,options",
+    [
+        ("mixed", {}),
+        ("commuting", {"basis": "cayley", "block_size": 4}),
+        ("commuting", {"basis": "stiefel", "design": "mixed", "block_size": 4}),
+        ("liere", {"block_size": 4}),
+    ],
+)
 def test_per_head_and_per_layer_parameters_are_distinct(family, options):
     torch.manual_seed(0)
     per_head = rb.build(family, head_dim=D, num_heads=H, n_axes=2, **options)
@@ -113,11 +123,13 @@ def test_per_head_and_per_layer_parameters_are_distinct(family, options):
 
 
 def test_stiefel_parameters_are_found_for_the_riemannian_optimizer():
-    model = torch.nn.ModuleList([
-        rb.build("commuting", head_dim=D, num_heads=H, n_axes=2, basis="stiefel"),
-        rb.build("commuting", head_dim=D, num_heads=H, n_axes=2, basis="cayley"),
-        torch.nn.Linear(4, 4),
-    ])
+    model = torch.nn.ModuleList(
+        [
+            rb.build("commuting", head_dim=D, num_heads=H, n_axes=2, basis="stiefel"),
+            rb.build("commuting", head_dim=D, num_heads=H, n_axes=2, basis="cayley"),
+            torch.nn.Linear(4, 4),
+        ]
+    )
     found = rb.stiefel_parameters(model)
     assert len(found) == 1 and isinstance(found[0].manifold, geoopt.Stiefel)
     assert len(rb.encodings(model)) == 2

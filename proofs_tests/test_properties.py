@@ -1,5 +1,6 @@
 """Property tests: the relative property and fast == dense for random bases, frequencies,
 generators and positions drawn by hypothesis."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import rope_blocks as rb
+from rope_blocks.frequencies import orthogonal_from_qr
 
 D, H = 16, 2
 finite = st.floats(-4, 4, allow_nan=False, width=64)
@@ -25,15 +27,22 @@ def commuting_encodings(draw):
     k = draw(st.integers(2, 8))
     n = draw(st.integers(1, 3))
     design = draw(st.sampled_from(["axial", "mixed"])) if D // k >= n else "mixed"
-    enc = rb.build("commuting", head_dim=D, num_heads=H, n_axes=n, block_size=k, design=design,
-                   basis="stiefel", freqs="learned", per_head=draw(st.booleans())).double()
+    enc = rb.build(
+        "commuting",
+        head_dim=D,
+        num_heads=H,
+        n_axes=n,
+        block_size=k,
+        design=design,
+        basis="stiefel",
+        freqs="learned",
+        per_head=draw(st.booleans()),
+    ).double()
     basis, freqs = enc.basis.weight, enc.freqs.freqs
     raw = draw(arrays(np.float64, tuple(basis.shape), elements=finite))
-    q, r = np.linalg.qr(raw + 3 * np.eye(k))  # the shift keeps the drawn matrix well conditioned
-    # Householder QR gives an orthogonal q even for a singular draw; the signs (never 0) make it unique.
-    q = q * np.where(np.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)[..., None, :]
+    q = orthogonal_from_qr(torch.from_numpy(raw + 3 * np.eye(k)))  # the shift keeps the draw well conditioned
     with torch.no_grad():
-        basis.copy_(torch.from_numpy(q))
+        basis.copy_(q)
         freqs.copy_(torch.from_numpy(draw(arrays(np.float64, tuple(freqs.shape), elements=finite))))
     return enc, n
 
@@ -68,8 +77,7 @@ def test_liere_is_relative_exactly_when_generators_commute(data, seed, k, n):
     error = rb.relative_error(enc, positions=(x, y))
     gens = enc.generators(torch.float64)
     commutators = max(
-        (gens[:, a] @ gens[:, b] - gens[:, b] @ gens[:, a]).abs().max().item()
-        for a in range(n) for b in range(n)
+        (gens[:, a] @ gens[:, b] - gens[:, b] @ gens[:, a]).abs().max().item() for a in range(n) for b in range(n)
     )
     assert enc.relative == (commutators <= 1e-9)
     if enc.relative:

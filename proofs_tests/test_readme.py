@@ -1,4 +1,5 @@
 """The README's usage example runs as written and says what it claims."""
+
 from __future__ import annotations
 
 import contextlib

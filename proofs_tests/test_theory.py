@@ -1,5 +1,6 @@
-"""theory/: every certificate is proved, every proof fails on a false premise, and `rope-blocks prove`
-prints and writes what it ran. The expensive proofs run once per session."""
+"""theory/: every certificate is proved and every proof fails on a false premise. The expensive proofs run
+once per module; `rope-blocks prove` is in test_prove_command.py."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,8 @@ from theory.absorption import t5_absorption
 from theory.certificate import Certificate, span
 from theory.closed_forms import t8_closed_forms
 from theory.counting import DESIGNS, t10_counting
-from theory.liere import t9_liere
 from theory.lie import Family, Words, exp_defect, normal_order, plane, skew
+from theory.liere import t9_liere
 from theory.numeric import commutation_defect, expm_rotation, random_skew, relative_error
 from theory.relative import t1_sufficiency, t2_necessity
 from theory.seed_blocks import seed_givens_block, t6_givens_blocks, t7_weighted_blocks, weighted_block
@@ -57,7 +58,7 @@ def test_tables_for_the_paper(certificates):
     assert all(row["max_error"] < 1e-10 for row in t9 if row["k"] == 2)
     t10 = certificates["T10"].table
     assert {row["design"] for row in t10} == {d.name for d in DESIGNS}
-    commuting = [row for row in t10 if row["design"] == "commuting-axial"]
+    commuting = [row for row in t10 if row["design"] == "commuting_axial"]
     assert [row["independent_planes"] for row in commuting] == [k // 2 for k in range(2, 9)]
 
 
@@ -165,7 +166,14 @@ def test_non_commuting_pairs_are_not_relative(k, seed):
 
 def test_trig_normal_form_is_a_sound_zero_test():
     a, b = sp.symbols("a b", real=True)
-    true_identities = sp.Matrix([[sp.sin(a + b) - sp.sin(a) * sp.cos(b) - sp.cos(a) * sp.sin(b), sp.cos(a) ** 4 - sp.sin(a) ** 4 - sp.cos(2 * a)]])
+    true_identities = sp.Matrix(
+        [
+            [
+                sp.sin(a + b) - sp.sin(a) * sp.cos(b) - sp.cos(a) * sp.sin(b),
+                sp.cos(a) ** 4 - sp.sin(a) ** 4 - sp.cos(2 * a),
+            ]
+        ]
+    )
     false_identities = sp.Matrix([[sp.sin(2 * a) - 2 * sp.sin(a), sp.cos(a) ** 2 + sp.sin(b) ** 2 - 1]])
     ring = TrigPolynomials(true_identities, false_identities)
     zero, nonzero = (ring.entries(M) for M in ring.matrices)
@@ -198,36 +206,7 @@ def test_free_algebra_series():
     assert normal_order(parts[2], {frozenset((0, 1))}) == {}
 
 
-# ---------------------------------------------------------------- the command
-
-
-def test_prove_command_runs_one_theorem(tmp_path, capsys):
-    out = tmp_path / "theorems.json"
-    assert prove.main(["--only", "T3", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "T3" in printed and "proved" in printed and "T1 " not in printed
-    record = json.loads(out.read_text())
-    assert {"command", "commit", "date", "python", "sympy", "scipy", "machine", "theorems"} <= set(record)
-    assert [t["id"] for t in record["theorems"]] == ["T3"] and record["theorems"][0]["verdict"] is True
-
-
-def test_prove_partial_run_keeps_the_committed_results(capsys):
-    committed = REPO / "results" / "theorems.json"
-    before = committed.read_bytes() if committed.exists() else None
-    assert prove.main(["--only", "t10"]) == 0
-    assert "not writing" in capsys.readouterr().out
-    assert (committed.read_bytes() if committed.exists() else None) == before
-
-
-def test_prove_rejects_unknown_ids(capsys):
-    assert prove.main(["--only", "T11", "--no-write"]) == 2
-    assert "T11" in capsys.readouterr().err
-
-
-def test_prove_through_the_dispatcher():
-    from training.cli import main
-
-    assert main(["prove", "--only", "T10", "--no-write"]) == 0
+# ---------------------------------------------------------------- the package
 
 
 def test_theory_never_imports_torch():

@@ -1,6 +1,7 @@
 """theory/ and rope_blocks/ agree: the generators the library builds satisfy the theory's conditions
 (commuting exactly where the library says relative, normal form Q diag(...) Q^T), its seed designs
 are the theory's references, and T7/T9's numbers match rope_blocks.relative_error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,11 @@ rb = pytest.importorskip("rope_blocks")
 from theory.liere import OFFSETS, grid_pairs, t9_liere  # noqa: E402
 from theory.numeric import commutation_defect, expm_rotation, relative_error  # noqa: E402
 from theory.seed_blocks import (  # noqa: E402
-    SEED_HEADS, WEIGHTED_POSITIONS, seed_givens_generators, seed_weighted_rotation, t7_weighted_blocks,
+    SEED_HEADS,
+    WEIGHTED_POSITIONS,
+    seed_givens_generators,
+    seed_weighted_rotation,
+    t7_weighted_blocks,
 )
 from theory.structure import simultaneous_normal_form  # noqa: E402
 
@@ -26,8 +31,12 @@ GENERATOR_CONFIGS = [
     ("axial", dict(block_size=2)),
     ("mixed", dict(block_size=2)),
     *[("givens", dict(block_size=k)) for k in (2, 3, 4, 5, 6)],
-    *[("commuting", dict(block_size=k, design=design, basis=basis))
-      for k in (2, 3, 4, 5, 6, 8) for design in ("axial", "mixed") for basis in ("fixed", "cayley", "stiefel", "matrix_exp")],
+    *[
+        ("commuting", dict(block_size=k, design=design, basis=basis))
+        for k in (2, 3, 4, 5, 6, 8)
+        for design in ("axial", "mixed")
+        for basis in ("fixed", "cayley", "stiefel", "matrix_exp")
+    ],
     *[("liere", dict(block_size=k)) for k in (2, 3, 4, 6, 8)],
 ]
 

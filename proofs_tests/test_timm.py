@@ -3,6 +3,7 @@
 Every check runs on tiny timm ViTs built without downloads: 16x16 images of 4x4 patches (a 4x4
 grid), 2 heads of width 24, with a class token and two register tokens as prefix tokens.
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,12 +14,12 @@ import torch
 
 timm = pytest.importorskip("timm")
 
-import rope_blocks as rb  # noqa: E402
-from rope_blocks import timm_vit  # noqa: E402
+from conftest import PYTHON, REPO, cpu_env  # noqa: E402
 from timm.models.vision_transformer import VisionTransformer  # noqa: E402
 from timm.optim import create_optimizer_v2  # noqa: E402
 
-from conftest import PYTHON, REPO, cpu_env  # noqa: E402
+import rope_blocks as rb  # noqa: E402
+from rope_blocks import timm_vit  # noqa: E402
 
 # (family, block_size, options, relative) with head_dim 24, which every block size here divides.
 CONFIGS = {
@@ -33,7 +34,7 @@ CONFIGS = {
     "liere2": ("liere", 2, {}, True),
     "liere3": ("liere", 3, {"init_scale": 0.1}, False),
 }
-assert {c[0] for c in CONFIGS.values()} == set(rb.FAMILIES) - {"none"}
+assert {c[0] for c in CONFIGS.values()} == set(rb.families()) - {"none"}
 
 
 def vit(**kwargs) -> VisionTransformer:
@@ -57,8 +58,10 @@ def first_attention_io(model, images):
     """The input and output of blocks[0].attn during a model forward."""
     seen = {}
     attn = model.blocks[0].attn
-    handles = [attn.register_forward_pre_hook(lambda m, args: seen.update(x=args[0])),
-               attn.register_forward_hook(lambda m, args, out: seen.update(y=out))]
+    handles = [
+        attn.register_forward_pre_hook(lambda m, args: seen.update(x=args[0])),
+        attn.register_forward_hook(lambda m, args, out: seen.update(y=out)),
+    ]
     with torch.no_grad():
         model(images)
     for h in handles:
@@ -225,16 +228,19 @@ def test_state_dict_round_trip():
     torch.testing.assert_close(fresh(images), model(images), atol=0, rtol=0)
 
 
-@pytest.mark.parametrize("model, kwargs, match", [
-    (torch.nn.Linear(4, 4), {"family": "axial"}, "expects a timm VisionTransformer"),
-    (None, {"family": "rope"}, "unknown family"),
-    (None, {"family": "commuting", "block_size": 25}, "larger than head_dim=24"),
-    (None, {"family": "commuting", "basis": "orthogonal"}, "basis='orthogonal' is not one of"),
-    (None, {"family": "commuting", "frequency": "learned"}, "option 'frequency' is not valid"),
-    (None, {"family": "axial", "n_axes": 3}, "n_axes 1 .raster index. or 2"),
-    (None, {"family": "axial", "pos_scale": 0}, "pos_scale must be a positive"),
-    (vit(patch_drop_rate=0.5), {"family": "axial"}, "patch_drop_rate=0"),
-])
+@pytest.mark.parametrize(
+    "model, kwargs, match",
+    [
+        (torch.nn.Linear(4, 4), {"family": "axial"}, "expects a timm VisionTransformer"),
+        (None, {"family": "rope"}, "unknown family"),
+        (None, {"family": "commuting", "block_size": 25}, "larger than head_dim=24"),
+        (None, {"family": "commuting", "basis": "orthogonal"}, "basis='orthogonal' is not one of"),
+        (None, {"family": "commuting", "frequency": "learned"}, "option 'frequency' is not valid"),
+        (None, {"family": "axial", "n_axes": 3}, "n_axes 1 .raster index. or 2"),
+        (None, {"family": "axial", "pos_scale": 0}, "pos_scale must be a positive"),
+        (vit(patch_drop_rate=0.5), {"family": "axial"}, "patch_drop_rate=0"),
+    ],
+)
 def test_bad_inputs_raise_and_leave_the_model_alone(model, kwargs, match):
     model = vit() if model is None else model
     with pytest.raises(ValueError, match=match):

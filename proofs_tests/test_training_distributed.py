@@ -1,5 +1,6 @@
 """The trainer as users start it (subprocesses, CPU, gloo): torchrun and local workers agree with one
 process, and a run killed with SIGKILL in the middle of an epoch resumes to the same weights."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,36 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import PYTHON, REPO, cpu_env
 
 MODEL = "vit_commuting_mixed_rope_2D_4x4_digits"  # learned frequencies and a Stiefel basis: both optimizers
 
 
 def train_args(out: Path, cifar_root: Path, *extra: str) -> list[str]:
-    return ["--model", MODEL, "--dataset", "cifar10", "--data_path", str(cifar_root), "--input_size", "8",
-            "--epochs", "2", "--lr", "0.003", "--seed", "7", "--num_workers", "0", "--run_id", "r",
-            "--out", str(out), "--no_progress", *extra]
+    return [
+        "--model",
+        MODEL,
+        "--dataset",
+        "cifar10",
+        "--data_path",
+        str(cifar_root),
+        "--input_size",
+        "8",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.003",
+        "--seed",
+        "7",
+        "--num_workers",
+        "0",
+        "--run_id",
+        "r",
+        "--out",
+        str(out),
+        "--no_progress",
+        *extra,
+    ]
 
 
 def weights(out: Path) -> dict:
@@ -40,9 +61,16 @@ def history(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory, cifar_root) -> Path:
     out = tmp_path_factory.mktemp("one")
-    check(subprocess.run([PYTHON, "-m", "training.main", *train_args(out, cifar_root, "--batch_size", "8",
-                                                                     "--dropout", "0")],
-                         cwd=REPO, env=cpu_env(), capture_output=True, text=True, timeout=300))
+    check(
+        subprocess.run(
+            [PYTHON, "-m", "commands", "train", *train_args(out, cifar_root, "--batch_size", "8", "--dropout", "0")],
+            cwd=REPO,
+            env=cpu_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    )
     return out
 
 
@@ -59,8 +87,16 @@ def assert_same_training(a: Path, b: Path) -> None:
 def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp_path, cifar_root, one_process):
     torchrun = shutil.which("torchrun", path=str(Path(PYTHON).parent))
     assert torchrun, f"torch's torchrun command is missing beside {PYTHON}"
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "training.main",
-           *train_args(tmp_path, cifar_root, "--batch_size", "4", "--dropout", "0")]
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "commands",
+        "train",
+        *train_args(tmp_path, cifar_root, "--batch_size", "4", "--dropout", "0"),
+    ]
     check(subprocess.run(cmd, cwd=REPO, env=cpu_env(), capture_output=True, text=True, timeout=300))
     result = json.loads((tmp_path / "results/cifar10/r.json").read_text())
     assert result["config"]["world_size"] == 2
@@ -68,8 +104,13 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp
 
 
 def test_local_workers_without_torchrun_match_one_process(tmp_path, cifar_root, one_process):
-    cmd = [PYTHON, "-m", "training.main", *train_args(tmp_path, cifar_root, "--batch_size", "4", "--dropout", "0",
-                                                      "--distributed", "--world_size", "2")]
+    cmd = [
+        PYTHON,
+        "-m",
+        "commands",
+        "train",
+        *train_args(tmp_path, cifar_root, "--batch_size", "4", "--dropout", "0", "--distributed", "--world_size", "2"),
+    ]
     check(subprocess.run(cmd, cwd=REPO, env=cpu_env(), capture_output=True, text=True, timeout=300))
     assert_same_training(one_process, tmp_path)
 
@@ -78,12 +119,26 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path, cifar_ro
     # Dropout stays on: resuming must also restore the random state.
     args = ["--batch_size", "2", "--input_size", "12", "--epochs", "3"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    check(subprocess.run([PYTHON, "-m", "training.main", *train_args(whole, cifar_root, *args)],
-                         cwd=REPO, env=cpu_env(), capture_output=True, text=True, timeout=300))
+    check(
+        subprocess.run(
+            [PYTHON, "-m", "commands", "train", *train_args(whole, cifar_root, *args)],
+            cwd=REPO,
+            env=cpu_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    )
 
     last = killed / "runs/cifar10/r/last.pt"
-    proc = subprocess.Popen([PYTHON, "-m", "training.main", *train_args(killed, cifar_root, *args)],
-                            cwd=REPO, env=cpu_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "commands", "train", *train_args(killed, cifar_root, *args)],
+        cwd=REPO,
+        env=cpu_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -93,8 +148,16 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path, cifar_ro
     assert proc.returncode == -signal.SIGKILL, output
     assert torch.load(last, weights_only=True)["epoch"] == 1, "the kill should land inside epoch 2"
 
-    check(subprocess.run([PYTHON, "-m", "training.main", *train_args(killed, cifar_root, *args, "--resume")],
-                         cwd=REPO, env=cpu_env(), capture_output=True, text=True, timeout=300))
+    check(
+        subprocess.run(
+            [PYTHON, "-m", "commands", "train", *train_args(killed, cifar_root, *args, "--resume")],
+            cwd=REPO,
+            env=cpu_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    )
     wa, wb = weights(whole), weights(killed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa), "resumed weights differ from the uninterrupted run"
     assert history(whole) == history(killed)

@@ -8,6 +8,7 @@ Subclasses supply the per-block maths three ways:
 * ``_block_rotations(pos)``: the dense k x k blocks, computed independently (reference path),
 * ``_block_generators(dtype)``: the skew-symmetric generators, for families defined by them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,7 +49,7 @@ def embed_blocks(blocks: torch.Tensor, dim: int, fill: float) -> torch.Tensor:
     *lead, nb, k, _ = blocks.shape
     out = blocks.new_zeros(*lead, dim, dim)
     for b in range(nb):
-        out[..., b * k:(b + 1) * k, b * k:(b + 1) * k] = blocks[..., b, :, :]
+        out[..., b * k : (b + 1) * k, b * k : (b + 1) * k] = blocks[..., b, :, :]
     rest = torch.arange(nb * k, dim, device=blocks.device)
     out[..., rest, rest] = fill
     return out
@@ -69,7 +70,14 @@ class RotaryEncoding(nn.Module):
         block_size: k, the size of the rotation blocks.
     """
 
+    # The family's facts, read by the registry, `rope-blocks check`, the model zoo and the benchmarks.
     family: str = ""
+    block_sizes: tuple[int, ...] | None = None  # the only block sizes it takes (None: any k >= 2)
+    designs: tuple[str, ...] = ()  # values of its `design` option, each checked on its own row
+    tiling_blocks: int = 1  # a head holds a multiple of tiling_blocks * k dims (2: the seed's half per axis)
+    unit_positions: bool = False  # designed for positions in [0, 1] (LieRE) rather than grid coordinates
+    always_orthogonal: bool = True  # False: some block sizes give matrices that are not rotations
+    has_plane_basis: bool = False  # 2x2 RoPE in a basis Q that folds into W_q, W_k (fold_weight, folded=True)
 
     def __init__(self, head_dim: int, num_heads: int, n_axes: int, block_size: int):
         super().__init__()
@@ -77,6 +85,12 @@ class RotaryEncoding(nn.Module):
         self.num_heads = _check_int("num_heads", num_heads, 1)
         self.n_axes = _check_int("n_axes", n_axes, 1)
         self.block_size = _check_int("block_size", block_size, 2)
+        if self.block_sizes is not None and block_size not in self.block_sizes:
+            sizes = " or ".join(f"{k}x{k}" for k in self.block_sizes)
+            raise ValueError(
+                f"the '{self.family}' family uses {sizes} blocks only, got block_size={block_size}; "
+                "use family='commuting' (or 'givens', 'liere') for k x k blocks."
+            )
         if block_size > head_dim:
             raise ValueError(
                 f"block_size={block_size} is larger than head_dim={head_dim}; "
@@ -87,10 +101,15 @@ class RotaryEncoding(nn.Module):
         self.block_dims = self.num_blocks * block_size
 
     # ------------------------------------------------------------------ what subclasses define
+    @classmethod
+    def is_relative(cls, block_size: int, n_axes: int) -> bool:
+        """What the theory says: does R(x)^T R(y) = R(y - x) hold for this family at k, n_axes?"""
+        raise NotImplementedError
+
     @property
     def relative(self) -> bool:
-        """What the theory says: does R(x)^T R(y) = R(y - x) hold for this configuration?"""
-        raise NotImplementedError
+        """What the theory says of this configuration (``is_relative`` at its k and n_axes)."""
+        return self.is_relative(self.block_size, self.n_axes)
 
     @property
     def rotated_dims(self) -> int:
@@ -130,13 +149,25 @@ class RotaryEncoding(nn.Module):
         )
 
     # ------------------------------------------------------------------ public interface
-    def forward(self, q: torch.Tensor, k: torch.Tensor, pos: torch.Tensor,
-                for_logits: bool = False, folded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        pos: torch.Tensor,
+        *,
+        num_prefix_tokens: int = 0,
+        for_logits: bool = False,
+        folded: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate queries and keys.
 
         Args:
-            q, k: (B, H, N, D) with H = num_heads, D = head_dim.
-            pos: (N, n_axes) positions of the N tokens (shared by the batch).
+            q, k: (B, H, N, D) with H = num_heads, D = head_dim; the first ``num_prefix_tokens``
+                tokens are prefix tokens (class, registers), the rest have positions.
+            pos: (N - num_prefix_tokens, n_axes) positions of the other tokens (shared by the batch).
+            num_prefix_tokens: tokens without a position, as timm's ``num_prefix_tokens``. They are
+                not rotated (R(0) = I); with ``for_logits`` or ``folded`` they still come back in the
+                plane basis, like every other token, so that their logits stay right.
             for_logits: return q', k' in the blocks' plane basis instead (Q^T R q rather than R q).
                 Every dot product q'_i . k'_j is the same, so dot-product attention is unchanged,
                 and a learned basis costs one k x k map per block fewer (theory T5). Use it only
@@ -148,12 +179,13 @@ class RotaryEncoding(nn.Module):
             (q', k'), same shapes and dtypes as q and k.
         """
         self._check_qk(q, k)
-        return self._rotated((q, k), pos, "folded" if folded else "logits" if for_logits else "rotate")
+        mode = "folded" if folded else "logits" if for_logits else "rotate"
+        return self._rotated((q, k), pos, mode, num_prefix_tokens)
 
-    def rotate(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """Rotate one (B, H, N, D) tensor (e.g. keys of a cross-attention) by R(pos)."""
+    def rotate(self, x: torch.Tensor, pos: torch.Tensor, *, num_prefix_tokens: int = 0) -> torch.Tensor:
+        """Rotate one (B, H, N, D) tensor (e.g. keys of a cross-attention) by R(pos), prefix tokens left as they are."""
         self._check_qk(x, x)
-        return self._rotated((x,), pos, "rotate")[0]
+        return self._rotated((x,), pos, "rotate", num_prefix_tokens)[0]
 
     def rotation(self, pos: torch.Tensor) -> torch.Tensor:
         """Dense reference: (H, N, D, D) matrices R(pos), in float64 when pos is float64."""
@@ -191,13 +223,23 @@ class RotaryEncoding(nn.Module):
             tensor = next(iter(self.buffers()), None)
         return tensor.device if tensor is not None else torch.device("cpu")
 
-    def _rotated(self, tensors: tuple[torch.Tensor, ...], pos, mode: str) -> tuple[torch.Tensor, ...]:
+    def _rotated(
+        self, tensors: tuple[torch.Tensor, ...], pos, mode: str, num_prefix_tokens: int
+    ) -> tuple[torch.Tensor, ...]:
         """Check pos, build the angle context once (fp32, outside autocast), rotate every tensor.
 
         mode: "rotate" (R x), "logits" (``for_logits``) or "folded" (the planes only).
         """
         x = tensors[0]
-        pos = self._check_pos(pos, n_tokens=x.shape[-2], device=x.device)
+        n_prefix = _check_int("num_prefix_tokens", num_prefix_tokens, 0)
+        if n_prefix > x.shape[-2]:
+            raise ValueError(f"num_prefix_tokens={n_prefix} is more than the {x.shape[-2]} tokens of q and k.")
+        pos = self._check_pos(pos, n_tokens=x.shape[-2] - n_prefix, device=x.device, n_prefix=n_prefix)
+        if n_prefix and mode == "rotate":  # R(0) = I: the prefix tokens come back exactly as they are
+            rotated = self._rotated(tuple(t[..., n_prefix:, :] for t in tensors), pos, mode, 0)
+            return tuple(torch.cat((t[..., :n_prefix, :], r), dim=-2) for t, r in zip(tensors, rotated))
+        if n_prefix:  # in the plane basis at position 0, where the planes do not turn
+            pos = torch.cat((pos.new_zeros(n_prefix, pos.shape[1]), pos))
         with torch.autocast(device_type=x.device.type, enabled=False):
             # The folded path needs no basis, so its context does not build one.
             context = self._plane_context if mode == "folded" else self._context
@@ -207,12 +249,15 @@ class RotaryEncoding(nn.Module):
     def _rotate(self, x: torch.Tensor, ctx, mode: str = "rotate") -> torch.Tensor:
         work = torch.promote_types(x.dtype, torch.float32)
         xb = x[..., : self.block_dims].to(work).unflatten(-1, (self.num_blocks, self.block_size))
-        rotate_blocks = {"rotate": self._rotate_blocks, "logits": self._rotate_blocks_for_logits,
-                         "folded": self._rotate_planes}[mode]
+        rotate_blocks = {
+            "rotate": self._rotate_blocks,
+            "logits": self._rotate_blocks_for_logits,
+            "folded": self._rotate_planes,
+        }[mode]
         rotated = rotate_blocks(xb, ctx).flatten(-2).to(x.dtype)
         if self.block_dims == self.head_dim:
             return rotated
-        return torch.cat((rotated, x[..., self.block_dims:]), dim=-1)
+        return torch.cat((rotated, x[..., self.block_dims :]), dim=-1)
 
     def _check_qk(self, q, k) -> None:
         for name, t in (("q", q), ("k", k)):
@@ -237,9 +282,11 @@ class RotaryEncoding(nn.Module):
                 f"head_dim={self.head_dim}; build it with the attention's num_heads and head_dim."
             )
 
-    def _check_pos(self, pos, n_tokens: int | None, device: torch.device) -> torch.Tensor:
+    def _check_pos(self, pos, n_tokens: int | None, device: torch.device, n_prefix: int = 0) -> torch.Tensor:
         if not isinstance(pos, torch.Tensor):
-            raise ValueError(f"pos must be a torch.Tensor of shape (N, n_axes={self.n_axes}), got {type(pos).__name__}.")
+            raise ValueError(
+                f"pos must be a torch.Tensor of shape (N, n_axes={self.n_axes}), got {type(pos).__name__}."
+            )
         if pos.dim() != 2:
             raise ValueError(
                 f"pos must have shape (N, n_axes) = (N, {self.n_axes}); got shape {tuple(pos.shape)}. "
@@ -252,8 +299,9 @@ class RotaryEncoding(nn.Module):
             )
         if n_tokens is not None and pos.shape[0] != n_tokens:
             raise ValueError(
-                f"pos has {pos.shape[0]} positions but q and k have N={n_tokens} tokens; pass one position "
-                "per token (leave out tokens such as a class token that should not be rotated)."
+                f"pos has {pos.shape[0]} positions but q and k have N={n_tokens + n_prefix} tokens, "
+                f"{n_prefix} of them prefix tokens; pass one position per token after the prefix, and the "
+                "number of tokens without a position (class, registers) as num_prefix_tokens."
             )
         if pos.is_complex() or pos.dtype == torch.bool:
             raise ValueError(f"pos must hold real numbers, got dtype {pos.dtype}.")

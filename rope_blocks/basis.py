@@ -14,6 +14,7 @@ basis (y = Q^T x), rotates the planes of y and maps back. Kinds:
 Learned bases start at a random rotation with det +1 (Haar for stiefel; the map of a standard
 normal matrix for cayley and matrix_exp), or at I with ``init="identity"``.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -36,8 +37,16 @@ BASIS_INITS = ("random", "identity")
 class Basis(nn.Module):
     """Q: (H or 1, num_blocks, k, k). ``matrix()`` is None for the identity."""
 
-    def __init__(self, heads: int, num_blocks: int, k: int, *, kind: str = "fixed",
-                 init: str = "random", permutation: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        heads: int,
+        num_blocks: int,
+        k: int,
+        *,
+        kind: str = "fixed",
+        init: str = "random",
+        permutation: tuple[int, ...] | None = None,
+    ):
         super().__init__()
         self.kind = "permutation" if permutation is not None else kind
         self.k = k

@@ -13,6 +13,7 @@ one frequency per axis per plane (RoPE-Mixed) runs the model.
 training.export does the same for this project's ViT (rope_blocks never imports training).
 Non-relative designs (weighted k >= 3, LieRE k >= 3 with 2 or more axes) have no such form.
 """
+
 from __future__ import annotations
 
 import copy
@@ -88,20 +89,30 @@ def _check_exportable(enc) -> None:
         return
     k, n = enc.block_size, enc.n_axes
     if enc.family == "none":
-        raise ValueError("the 'none' family rotates nothing, so there is nothing to export (the model keeps its "
-                         "absolute position embedding).")
+        raise ValueError(
+            "the 'none' family rotates nothing, so there is nothing to export (the model keeps its "
+            "absolute position embedding)."
+        )
     if enc.family == "weighted" and k == 2:
-        raise ValueError("the 'weighted' family with block_size=2 is relative (the mean of one Givens rotation is "
-                         "that rotation), but it is axial 2x2 RoPE under another name and export reads the planar "
-                         "families only; build the model as family 'axial' (same frequencies) instead.")
+        raise ValueError(
+            "the 'weighted' family with block_size=2 is relative (the mean of one Givens rotation is "
+            "that rotation), but it is axial 2x2 RoPE under another name and export reads the planar "
+            "families only; build the model as family 'axial' (same frequencies) instead."
+        )
     if enc.relative:  # LieRE with one axis and k >= 3
-        raise ValueError(f"the '{enc.family}' family with n_axes={n}, block_size={k} is relative (one generator "
-                         "per block), but export does not compute the plane basis of a learned generator; it "
-                         "exports the planar families and LieRE with block_size=2.")
-    why = {"weighted": "its blocks are not even orthogonal (theory T7)",
-           "liere": "its generators do not commute (theory T9)"}.get(enc.family, "theory says so")
-    raise ValueError(f"the '{enc.family}' family with block_size={k} and n_axes={n} is not relative: {why}, so no "
-                     "2x2 RoPE model computes the same attention and there is nothing exact to export.")
+        raise ValueError(
+            f"the '{enc.family}' family with n_axes={n}, block_size={k} is relative (one generator "
+            "per block), but export does not compute the plane basis of a learned generator; it "
+            "exports the planar families and LieRE with block_size=2."
+        )
+    why = {
+        "weighted": "its blocks are not even orthogonal (theory T7)",
+        "liere": "its generators do not commute (theory T9)",
+    }.get(enc.family, "theory says so")
+    raise ValueError(
+        f"the '{enc.family}' family with block_size={k} and n_axes={n} is not relative: {why}, so no "
+        "2x2 RoPE model computes the same attention and there is nothing exact to export."
+    )
 
 
 def fold_rows(w: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
@@ -111,8 +122,9 @@ def fold_rows(w: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """
     heads, dim, _ = basis.shape
     if w.shape[0] != heads * dim:
-        raise ValueError(f"fold_rows takes the {heads * dim} = H x D query or key rows of a projection, got "
-                         f"shape {tuple(w.shape)}.")
+        raise ValueError(
+            f"fold_rows takes the {heads * dim} = H x D query or key rows of a projection, got shape {tuple(w.shape)}."
+        )
     rows = w.detach().to(torch.float64).reshape(heads, dim, -1)
     return (basis.to(rows.device).transpose(-1, -2) @ rows).reshape(w.shape).to(w.dtype)
 
@@ -144,15 +156,19 @@ def export_timm(model: nn.Module) -> nn.Module:
 
     attentions = timm_vit.rotary_attentions(model)
     if not attentions:
-        raise ValueError("the model has no rotary attention to export; convert a timm VisionTransformer with "
-                         "rope_blocks.timm_vit first.")
+        raise ValueError(
+            "the model has no rotary attention to export; convert a timm VisionTransformer with "
+            "rope_blocks.timm_vit first."
+        )
     for attn in attentions:
         for name in ("q_norm", "k_norm"):
             if not isinstance(getattr(attn, name), nn.Identity):
-                raise ValueError(f"the attention normalises q or k per head ({name} is "
-                                 f"{type(getattr(attn, name)).__name__}): a norm over the head does not commute "
-                                 "with the basis, so it cannot fold into the projections. Export models built "
-                                 "with qk_norm=False.")
+                raise ValueError(
+                    f"the attention normalises q or k per head ({name} is "
+                    f"{type(getattr(attn, name)).__name__}): a norm over the head does not commute "
+                    "with the basis, so it cannot fold into the projections. Export models built "
+                    "with qk_norm=False."
+                )
     # Attentions that share one encoding share its form (and keep sharing it after the export).
     forms = {id(attn.rope): rope_form(attn.rope) for attn in attentions}
     exported = copy.deepcopy(model)
@@ -168,7 +184,13 @@ def export_timm(model: nn.Module) -> nn.Module:
         new.rope = tables[id(attn.rope)]
     # The converted model lists its encodings' parameters for timm's optimizers: now the tables'.
     kept = {name for name in model.no_weight_decay() if ".rope." not in name}
-    exported.no_weight_decay = type(model.no_weight_decay)(kept | {
-        f"{name}.rope.{p}" for name, m in exported.named_modules() if isinstance(m, timm_vit.RotaryAttention)
-        for p in m.rope.no_weight_decay()})
+    exported.no_weight_decay = type(model.no_weight_decay)(
+        kept
+        | {
+            f"{name}.rope.{p}"
+            for name, m in exported.named_modules()
+            if isinstance(m, timm_vit.RotaryAttention)
+            for p in m.rope.no_weight_decay()
+        }
+    )
     return exported

@@ -11,6 +11,7 @@ Within an axis group of P planes the magnitudes are base^(-j / P), j = 0..P-1; f
 this is RoPE's base^(-2j / w) over the group's w = 2P dims, and for the seed's k x k Givens
 blocks its theta_b = base^(-k b / w).
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,9 +39,16 @@ def axial_magnitudes(num_blocks: int, planes_per_block: int, n_axes: int, base: 
 
 def random_rotation(n: int, *batch: int, dtype=torch.float64) -> torch.Tensor:
     """(*batch, n, n) Haar-random rotations (det +1), from torch's default generator."""
-    a = torch.randn(*batch, n, n, dtype=dtype)
+    return orthogonal_from_qr(torch.randn(*batch, n, n, dtype=dtype))
+
+
+def orthogonal_from_qr(a: torch.Tensor) -> torch.Tensor:
+    """(..., n, n) -> the Q of a = QR with r's diagonal made non-negative, then det +1 (column 0 flipped).
+
+    sign(0) would zero a column: a zero on r's diagonal (a singular a) keeps its column as it is.
+    """
     q, r = torch.linalg.qr(a)
-    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+    q = q * torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(a.dtype).unsqueeze(-2)
     flip = torch.linalg.det(q) < 0
     q[..., :, 0] = torch.where(flip.unsqueeze(-1), -q[..., :, 0], q[..., :, 0])
     return q
@@ -49,8 +57,18 @@ def random_rotation(n: int, *batch: int, dtype=torch.float64) -> torch.Tensor:
 class Frequencies(nn.Module):
     """omega: (H or 1, num_blocks, planes_per_block, n_axes), fixed (buffer) or learned."""
 
-    def __init__(self, num_heads: int, num_blocks: int, planes_per_block: int, n_axes: int, *,
-                 design: str, base: float, learned: bool, per_head: bool):
+    def __init__(
+        self,
+        num_heads: int,
+        num_blocks: int,
+        planes_per_block: int,
+        n_axes: int,
+        *,
+        design: str,
+        base: float,
+        learned: bool,
+        per_head: bool,
+    ):
         super().__init__()
         self.design = design
         heads = num_heads if per_head else 1

@@ -1,4 +1,4 @@
-"""LieRE (seed 001): free learned skew-symmetric k x k generators per axis and block.
+"""LieRE (Ostmeier et al., ICML 2025): free learned skew-symmetric k x k generators per axis and block.
 
 R_b(p) = exp(sum_a p_a A_ab). The generators of different axes need not commute, so the
 encoding is relative only when k = 2 (so(2) is abelian) or n_axes = 1 (one generator per
@@ -9,6 +9,7 @@ batch, so never per batch element), then a k x k product per block; never a D x 
 Initialisation as LieRE: upper-triangle entries uniform in [0, 2 pi) (times ``init_scale``),
 for positions normalised to [0, 1].
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,10 @@ import torch
 from torch import nn
 
 from .base import RotaryEncoding, _check_bool, _check_positive
+from .registry import register
 
 
+@register
 class LieRE(RotaryEncoding):
     """k x k blocks of learned skew generators, rotation by matrix exponential.
 
@@ -28,9 +31,18 @@ class LieRE(RotaryEncoding):
     """
 
     family = "liere"
+    unit_positions = True
 
-    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 4, *,
-                 per_head: bool = True, init_scale: float = 1.0):
+    def __init__(
+        self,
+        head_dim: int,
+        num_heads: int,
+        n_axes: int = 2,
+        block_size: int = 4,
+        *,
+        per_head: bool = True,
+        init_scale: float = 1.0,
+    ):
         super().__init__(head_dim, num_heads, n_axes, block_size)
         init_scale = _check_positive("init_scale", init_scale)
         k = block_size
@@ -42,9 +54,9 @@ class LieRE(RotaryEncoding):
             torch.rand(heads, n_axes, self.num_blocks, len(rows)) * (2 * math.pi * init_scale)
         )
 
-    @property
-    def relative(self) -> bool:
-        return self.block_size == 2 or self.n_axes == 1
+    @classmethod
+    def is_relative(cls, block_size: int, n_axes: int) -> bool:
+        return block_size == 2 or n_axes == 1
 
     @property
     def rotated_dims(self) -> int:

@@ -1,4 +1,5 @@
 """Measured properties of an encoding, from its dense reference matrices in float64."""
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,13 @@ def sample_positions(n_axes: int, num_samples: int, seed: int, extent: float) ->
 
 
 @torch.no_grad()
-def relative_error(enc: RotaryEncoding, num_samples: int = 64, seed: int = 0, extent: float = 16.0,
-                   positions: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+def relative_error(
+    enc: RotaryEncoding,
+    num_samples: int = 64,
+    seed: int = 0,
+    extent: float = 16.0,
+    positions: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> float:
     """max over sampled pairs (x, y) and heads of max|R(x)^T R(y) - R(y - x)|.
 
     Args:
@@ -29,8 +35,10 @@ def relative_error(enc: RotaryEncoding, num_samples: int = 64, seed: int = 0, ex
     else:
         x, y = (torch.as_tensor(p, dtype=torch.float64) for p in positions)
         if x.shape != y.shape:
-            raise ValueError(f"positions must be two tensors of the same shape (S, n_axes); got {tuple(x.shape)} "
-                             f"and {tuple(y.shape)}.")
+            raise ValueError(
+                f"positions must be two tensors of the same shape (S, n_axes); got {tuple(x.shape)} "
+                f"and {tuple(y.shape)}."
+            )
     rx, ry, rd = enc.rotation(x), enc.rotation(y), enc.rotation(y - x)
     return (rx.transpose(-1, -2) @ ry - rd).abs().amax().item()
 
@@ -45,8 +53,9 @@ def orthogonality_error(enc: RotaryEncoding, num_samples: int = 64, seed: int = 
 
 
 @torch.no_grad()
-def fast_vs_dense_error(enc: RotaryEncoding, num_tokens: int = 16, batch: int = 2, seed: int = 0,
-                        extent: float = 16.0) -> float:
+def fast_vs_dense_error(
+    enc: RotaryEncoding, num_tokens: int = 16, batch: int = 2, seed: int = 0, extent: float = 16.0
+) -> float:
     """max|fast path - dense reference| for float32 q and k with entries uniform in [-1, 1]."""
     g = torch.Generator().manual_seed(seed)
     shape = (batch, enc.num_heads, num_tokens, enc.head_dim)

@@ -20,6 +20,7 @@ cos/sin, x' = Q y. The dense reference builds Q diag(R(phi)) Q^T. In dot-product
 can instead be folded into the query and key projections (``fold_weight``, ``folded=True``):
 then only the planes rotate per token, and Q costs one small product per weight.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,6 +28,7 @@ import torch
 from .base import RotaryEncoding, _check_bool, _check_choice, _check_int
 from .basis import BASES, BASIS_INITS, Basis
 from .frequencies import DESIGNS, Frequencies
+from .registry import register
 
 FREQS = ("fixed", "learned")
 
@@ -52,9 +54,24 @@ def plane_blocks(diag: float, a: torch.Tensor, b: torch.Tensor, k: int) -> torch
 class PlanarRotation(RotaryEncoding):
     """Shared engine of the commuting families (see the module docstring)."""
 
-    def __init__(self, head_dim: int, num_heads: int, n_axes: int, block_size: int, *, planes_per_block: int,
-                 design: str, base: float, learned_freqs: bool, per_head: bool, basis: str = "fixed",
-                 basis_init: str = "random", permutation: tuple[int, ...] | None = None):
+    has_plane_basis = True
+
+    def __init__(
+        self,
+        head_dim: int,
+        num_heads: int,
+        n_axes: int,
+        block_size: int,
+        *,
+        planes_per_block: int,
+        design: str,
+        base: float,
+        learned_freqs: bool,
+        per_head: bool,
+        basis: str = "fixed",
+        basis_init: str = "random",
+        permutation: tuple[int, ...] | None = None,
+    ):
         super().__init__(head_dim, num_heads, n_axes, block_size)
         if design == "axial" and self.num_blocks < n_axes:
             raise ValueError(
@@ -63,14 +80,27 @@ class PlanarRotation(RotaryEncoding):
                 "a smaller block_size, or design='mixed'."
             )
         self.planes_per_block = planes_per_block
-        self.freqs = Frequencies(num_heads, self.num_blocks, planes_per_block, n_axes, design=design,
-                                 base=base, learned=learned_freqs,
-                                 per_head=_check_bool("per_head", per_head))
-        self.basis = Basis(num_heads if per_head else 1, self.num_blocks, block_size, kind=basis, init=basis_init,
-                           permutation=permutation)
+        self.freqs = Frequencies(
+            num_heads,
+            self.num_blocks,
+            planes_per_block,
+            n_axes,
+            design=design,
+            base=base,
+            learned=learned_freqs,
+            per_head=_check_bool("per_head", per_head),
+        )
+        self.basis = Basis(
+            num_heads if per_head else 1,
+            self.num_blocks,
+            block_size,
+            kind=basis,
+            init=basis_init,
+            permutation=permutation,
+        )
 
-    @property
-    def relative(self) -> bool:
+    @classmethod
+    def is_relative(cls, block_size: int, n_axes: int) -> bool:
         return True
 
     @property
@@ -128,7 +158,7 @@ class PlanarRotation(RotaryEncoding):
         with torch.autocast(device_type=w.device.type, enabled=False):
             rows = (wh if whole else wh[:, : self.block_dims]).to(work).unflatten(1, (self.num_blocks, self.block_size))
             folded = self.basis.rows_to_planes(rows, self.basis.matrix(work)).flatten(1, 2).to(w.dtype)
-        return (folded if whole else torch.cat((folded, wh[:, self.block_dims:]), dim=1)).reshape(w.shape)
+        return (folded if whole else torch.cat((folded, wh[:, self.block_dims :]), dim=1)).reshape(w.shape)
 
     def _in_basis(self, blocks: torch.Tensor) -> torch.Tensor:
         """Q M Q^T for blocks M of shape (H or 1, X, nb, k, k)."""
@@ -147,6 +177,7 @@ class PlanarRotation(RotaryEncoding):
         return self._in_basis(plane_blocks(0.0, torch.zeros_like(omega), omega, self.block_size))
 
 
+@register
 class AxialRoPE(PlanarRotation):
     """RoPE-Axial: 2x2 blocks, fixed frequencies, head dims split across the axes.
 
@@ -154,25 +185,55 @@ class AxialRoPE(PlanarRotation):
     """
 
     family = "axial"
+    block_sizes = (2,)
+    tiling_blocks = 2
 
     def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 2, *, base: float = 100.0):
-        _require_2x2("axial", block_size)
-        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=1, design="axial", base=base,
-                         learned_freqs=False, per_head=False)
+        super().__init__(
+            head_dim,
+            num_heads,
+            n_axes,
+            block_size,
+            planes_per_block=1,
+            design="axial",
+            base=base,
+            learned_freqs=False,
+            per_head=False,
+        )
 
 
+@register
 class MixedRoPE(PlanarRotation):
     """RoPE-Mixed: 2x2 blocks, learned frequencies, every plane's angle a linear function of all axes."""
 
     family = "mixed"
+    block_sizes = (2,)
+    tiling_blocks = 2
 
-    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 2, *, base: float = 10.0,
-                 per_head: bool = True):
-        _require_2x2("mixed", block_size)
-        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=1, design="mixed", base=base,
-                         learned_freqs=True, per_head=per_head)
+    def __init__(
+        self,
+        head_dim: int,
+        num_heads: int,
+        n_axes: int = 2,
+        block_size: int = 2,
+        *,
+        base: float = 10.0,
+        per_head: bool = True,
+    ):
+        super().__init__(
+            head_dim,
+            num_heads,
+            n_axes,
+            block_size,
+            planes_per_block=1,
+            design="mixed",
+            base=base,
+            learned_freqs=True,
+            per_head=per_head,
+        )
 
 
+@register
 class GivensRoPE(PlanarRotation):
     """The seed's k x k Givens block: only the plane (m, n) of each block rotates.
 
@@ -180,16 +241,35 @@ class GivensRoPE(PlanarRotation):
     """
 
     family = "givens"
+    tiling_blocks = 2
 
-    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 3, *,
-                 plane: tuple[int, int] = (0, 1), base: float = 100.0):
+    def __init__(
+        self,
+        head_dim: int,
+        num_heads: int,
+        n_axes: int = 2,
+        block_size: int = 3,
+        *,
+        plane: tuple[int, int] = (0, 1),
+        base: float = 100.0,
+    ):
         m, n = _check_plane(plane, block_size)
         order = (m, n) + tuple(i for i in range(block_size) if i not in (m, n))
-        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=1, design="axial", base=base,
-                         learned_freqs=False, per_head=False, permutation=order)
-        self.plane = (m, n)
+        super().__init__(
+            head_dim,
+            num_heads,
+            n_axes,
+            block_size,
+            planes_per_block=1,
+            design="axial",
+            base=base,
+            learned_freqs=False,
+            per_head=False,
+            permutation=order,
+        )
 
 
+@register
 class CommutingRoPE(PlanarRotation):
     """k x k blocks with floor(k/2) commuting rotation planes in an orthogonal basis Q per block.
 
@@ -204,10 +284,22 @@ class CommutingRoPE(PlanarRotation):
     """
 
     family = "commuting"
+    designs = DESIGNS
 
-    def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 4, *,
-                 design: str = "axial", basis: str = "cayley", freqs: str | None = None, base: float | None = None,
-                 per_head: bool = True, basis_init: str = "random"):
+    def __init__(
+        self,
+        head_dim: int,
+        num_heads: int,
+        n_axes: int = 2,
+        block_size: int = 4,
+        *,
+        design: str = "axial",
+        basis: str = "cayley",
+        freqs: str | None = None,
+        base: float | None = None,
+        per_head: bool = True,
+        basis_init: str = "random",
+    ):
         _check_choice("design", design, DESIGNS)
         _check_choice("basis", basis, BASES)
         _check_choice("basis_init", basis_init, BASIS_INITS)
@@ -215,24 +307,28 @@ class CommutingRoPE(PlanarRotation):
         _check_choice("freqs", freqs, FREQS)
         base = base if base is not None else (100.0 if design == "axial" else 10.0)
         _check_int("block_size", block_size, 2)
-        super().__init__(head_dim, num_heads, n_axes, block_size, planes_per_block=block_size // 2, design=design,
-                         base=base, learned_freqs=freqs == "learned", per_head=per_head, basis=basis,
-                         basis_init=basis_init)
-        self.design, self.basis_kind, self.freqs_kind = design, basis, freqs
-
-
-def _require_2x2(family: str, block_size) -> None:
-    if block_size != 2:
-        raise ValueError(
-            f"the '{family}' family uses 2x2 blocks only, got block_size={block_size!r}; "
-            "use family='commuting' (or 'givens', 'liere') for k x k blocks."
+        super().__init__(
+            head_dim,
+            num_heads,
+            n_axes,
+            block_size,
+            planes_per_block=block_size // 2,
+            design=design,
+            base=base,
+            learned_freqs=freqs == "learned",
+            per_head=per_head,
+            basis=basis,
+            basis_init=basis_init,
         )
 
 
 def _check_plane(plane, block_size) -> tuple[int, int]:
     _check_int("block_size", block_size, 2)
-    ok = (isinstance(plane, (tuple, list)) and len(plane) == 2
-          and all(isinstance(i, int) and not isinstance(i, bool) for i in plane))
+    ok = (
+        isinstance(plane, (tuple, list))
+        and len(plane) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in plane)
+    )
     if not ok or not 0 <= plane[0] < plane[1] < block_size:
         raise ValueError(
             f"plane={plane!r} is not a plane of a {block_size}x{block_size} block; "

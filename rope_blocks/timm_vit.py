@@ -19,6 +19,7 @@ bases stay orthogonal under any optimizer.
 
 timm is optional: ``pip install 'rope-blocks[timm]'``. ``import rope_blocks`` never imports it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import RotaryEncoding, _check_positive
+from .positions import grid_positions
 from .registry import build
 
 try:
@@ -70,8 +72,14 @@ class RotaryAttention(Attention):
         grid: (rows, cols) of the latest input, recorded when ``model.patch_embed`` runs.
     """
 
-    def __init__(self, attn: Attention, rope: RotaryEncoding, num_prefix_tokens: int,
-                 grid_recorder: _GridRecorder, pos_scale: float = 1.0):
+    def __init__(
+        self,
+        attn: Attention,
+        rope: RotaryEncoding,
+        num_prefix_tokens: int,
+        grid_recorder: _GridRecorder,
+        pos_scale: float = 1.0,
+    ):
         nn.Module.__init__(self)  # not Attention.__init__: the layers are attn's own, not new ones
         for name, module in attn.named_children():
             setattr(self, name, module)
@@ -89,9 +97,7 @@ class RotaryAttention(Attention):
 
     def patch_positions(self, rows: int, cols: int, device=None) -> torch.Tensor:
         """(rows * cols, n_axes) positions of the patches in raster order: (row, col), or the raster index."""
-        r, c = torch.meshgrid(torch.arange(rows, device=device), torch.arange(cols, device=device), indexing="ij")
-        pos = (r * cols + c).reshape(-1, 1) if self.rope.n_axes == 1 else torch.stack((r, c), -1).reshape(-1, 2)
-        return pos.float() * self.pos_scale
+        return grid_positions(rows, cols, self.rope.n_axes, self.pos_scale, device=device)
 
     def rotated_qkv(self, x: torch.Tensor, patch_pos: torch.Tensor | None = None):
         """(B, N, C) tokens, prefix tokens first -> q, k, v of shape (B, H, N, D).
@@ -105,9 +111,7 @@ class RotaryAttention(Attention):
         q, k = self.q_norm(q), self.k_norm(k)
         if patch_pos is None:
             patch_pos = self._grid_positions(N, x.device)
-        # Prefix tokens at position 0: R(0) = I, and on the logit path they share the patches' basis.
-        pos = torch.cat((patch_pos.new_zeros(self.num_prefix_tokens, patch_pos.shape[-1]), patch_pos))
-        q, k = self.rope(q, k, pos, for_logits=True)
+        q, k = self.rope(q, k, patch_pos, num_prefix_tokens=self.num_prefix_tokens, for_logits=True)
         return q, k, v
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
@@ -117,7 +121,11 @@ class RotaryAttention(Attention):
         q, k, v = self.rotated_qkv(x)
         if self.fused_attn:
             x = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop.p if self.training else 0.0,
+                q,
+                k,
+                v,
+                attn_mask=attn_mask,
+                dropout_p=self.attn_drop.p if self.training else 0.0,
                 is_causal=is_causal,
             )
         else:  # timm's explicit path (TIMM_FUSED_ATTN=0), e.g. to read attention maps off attn_drop
@@ -125,7 +133,9 @@ class RotaryAttention(Attention):
             if is_causal:
                 attn_mask = torch.ones(N, N, dtype=torch.bool, device=x.device).tril()
             if attn_mask is not None:  # as F.scaled_dot_product_attention: bool keeps, float adds
-                attn = attn.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else attn + attn_mask
+                attn = (
+                    attn.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else attn + attn_mask
+                )
             x = self.attn_drop(attn.softmax(dim=-1)) @ v
         x = x.transpose(1, 2).reshape(B, N, -1)
         x = self.norm(x) if getattr(self, "norm", None) is not None else x
@@ -166,14 +176,22 @@ class _NoWeightDecay:
         return set(self.names)
 
 
-def convert(model: nn.Module, family: str, *, block_size: int | None = None, n_axes: int = 2,
-            keep_pos_embed: bool = False, pos_scale: float = 1.0, **options) -> VisionTransformer:
+def convert(
+    model: nn.Module,
+    family: str,
+    *,
+    block_size: int | None = None,
+    n_axes: int = 2,
+    keep_pos_embed: bool = False,
+    pos_scale: float = 1.0,
+    **options,
+) -> VisionTransformer:
     """Give every attention layer of a timm VisionTransformer its own ``family`` encoding, in place.
 
     Args:
         model: a ``timm.models.vision_transformer.VisionTransformer`` (e.g. from ``timm.create_model``),
             with or without ``dynamic_img_size``; pretrained weights are kept.
-        family: a rope_blocks family (``rope_blocks.FAMILIES``); block_size and options as
+        family: a rope_blocks family (``rope_blocks.families()``); block_size and options as
             ``rope_blocks.build``.
         n_axes: 2 rotates by (row, col) of each patch, 1 by its raster index.
         keep_pos_embed: keep timm's absolute position embedding as well (default: drop it, as RoPE-ViT).
@@ -182,32 +200,17 @@ def convert(model: nn.Module, family: str, *, block_size: int | None = None, n_a
     Returns:
         ``model`` itself, its ``blocks[i].attn`` now ``RotaryAttention``.
     """
-    if not isinstance(model, VisionTransformer):
-        raise ValueError(
-            f"convert expects a timm VisionTransformer (e.g. timm.create_model('vit_small_patch16_224')), got "
-            f"{type(model).__name__}; other timm families (Eva, which has its own RoPE, Swin, ...) are not supported."
-        )
-    if is_converted(model):
-        raise ValueError("this model is already converted; convert a fresh VisionTransformer (one encoding per layer).")
-    if isinstance(n_axes, bool) or n_axes not in (1, 2):
-        raise ValueError(f"a ViT's patches have n_axes 1 (raster index) or 2 (row, col), got n_axes={n_axes!r}.")
-    pos_scale = _check_positive("pos_scale", pos_scale)
-    if not isinstance(model.patch_drop, nn.Identity):
-        raise ValueError(
-            "patch dropout (patch_drop_rate > 0) keeps a random subset of the patches, whose grid positions the "
-            "rotary attention would not know; create the model with patch_drop_rate=0."
-        )
-    for i, blk in enumerate(model.blocks):
-        if type(getattr(blk, "attn", None)) is not Attention:
-            found = type(getattr(blk, "attn", None)).__name__ if hasattr(blk, "attn") else "no .attn"
-            raise ValueError(
-                f"blocks[{i}] has {found}; convert supports blocks whose .attn is timm's Attention (fused qkv), "
-                "i.e. VisionTransformer's default block_fn and attn_layer."
-            )
+    pos_scale = _check_convertible(model, n_axes, pos_scale)
     # Build every encoding before touching the model, so a bad family or option leaves it unchanged.
     ropes = [
-        build(family, head_dim=blk.attn.head_dim, num_heads=blk.attn.num_heads, n_axes=n_axes,
-              block_size=block_size, **options)
+        build(
+            family,
+            head_dim=blk.attn.head_dim,
+            num_heads=blk.attn.num_heads,
+            n_axes=n_axes,
+            block_size=block_size,
+            **options,
+        )
         for blk in model.blocks
     ]
     recorder = _GridRecorder()
@@ -222,6 +225,32 @@ def convert(model: nn.Module, family: str, *, block_size: int | None = None, n_a
             names |= {f"{name}.rope.{n}" for n in module.rope.no_weight_decay()}
     model.no_weight_decay = _NoWeightDecay(names)
     return model
+
+
+def _check_convertible(model: nn.Module, n_axes, pos_scale) -> float:
+    """Every refusal of ``convert`` that needs no encoding built; returns the checked pos_scale."""
+    if not isinstance(model, VisionTransformer):
+        raise ValueError(
+            f"convert expects a timm VisionTransformer (e.g. timm.create_model('vit_small_patch16_224')), got "
+            f"{type(model).__name__}; other timm families (Eva, which has its own RoPE, Swin, ...) are not supported."
+        )
+    if is_converted(model):
+        raise ValueError("this model is already converted; convert a fresh VisionTransformer (one encoding per layer).")
+    if isinstance(n_axes, bool) or n_axes not in (1, 2):
+        raise ValueError(f"a ViT's patches have n_axes 1 (raster index) or 2 (row, col), got n_axes={n_axes!r}.")
+    if not isinstance(model.patch_drop, nn.Identity):
+        raise ValueError(
+            "patch dropout (patch_drop_rate > 0) keeps a random subset of the patches, whose grid positions the "
+            "rotary attention would not know; create the model with patch_drop_rate=0."
+        )
+    for i, blk in enumerate(model.blocks):
+        if type(getattr(blk, "attn", None)) is not Attention:
+            found = type(getattr(blk, "attn", None)).__name__ if hasattr(blk, "attn") else "no .attn"
+            raise ValueError(
+                f"blocks[{i}] has {found}; convert supports blocks whose .attn is timm's Attention (fused qkv), "
+                "i.e. VisionTransformer's default block_fn and attn_layer."
+            )
+    return _check_positive("pos_scale", pos_scale)
 
 
 def is_converted(model: nn.Module) -> bool:

@@ -8,18 +8,23 @@ Givens design. Since sum_{m<n} J_mn^2 = -(k-1) I, the mean has the closed form
 with (S x)_i = sum_{j<i} x_j - sum_{j>i} x_j, a cumulative sum: the fast path. A is a rotation
 only for k = 2; for k >= 3 it shrinks vectors and the encoding is not relative (theory T7).
 """
+
 from __future__ import annotations
 
 import torch
 
 from .base import RotaryEncoding
 from .frequencies import Frequencies
+from .registry import register
 
 
+@register
 class WeightedRoPE(RotaryEncoding):
     """The seed's mean-of-Givens k x k block. Not orthogonal and not relative for k >= 3."""
 
     family = "weighted"
+    tiling_blocks = 2
+    always_orthogonal = False
 
     def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 3, *, base: float = 100.0):
         super().__init__(head_dim, num_heads, n_axes, block_size)
@@ -28,12 +33,13 @@ class WeightedRoPE(RotaryEncoding):
                 f"each of the n_axes={n_axes} axes needs its own block, but head_dim={head_dim} holds only "
                 f"{self.num_blocks} block(s) of {block_size} dims; use head_dim >= {block_size * n_axes}."
             )
-        self.freqs = Frequencies(num_heads, self.num_blocks, 1, n_axes, design="axial", base=base,
-                                 learned=False, per_head=False)
+        self.freqs = Frequencies(
+            num_heads, self.num_blocks, 1, n_axes, design="axial", base=base, learned=False, per_head=False
+        )
 
-    @property
-    def relative(self) -> bool:
-        return self.block_size == 2
+    @classmethod
+    def is_relative(cls, block_size: int, n_axes: int) -> bool:
+        return block_size == 2
 
     @property
     def rotated_dims(self) -> int:

@@ -1,6 +1,7 @@
 """T5: in dot-product attention the basis change Q of a commuting family folds into W_q and W_k, so
 commuting k x k blocks and 2x2 RoPE-Mixed (per-plane angles linear in all axes) have the same
 function class."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,9 @@ def _numeric_residual(Q: np.ndarray, cores: np.ndarray, rng: np.random.Generator
     worst = 0.0
     for _ in range(4):
         x, y = rng.uniform(-5, 5, size=(2, n))
-        rotate = lambda p, basis: scipy.linalg.expm(np.tensordot(p, np.einsum("ij,ajk,lk->ail", basis, cores, basis), axes=1))
+        rotate = lambda p, basis: scipy.linalg.expm(
+            np.tensordot(p, np.einsum("ij,ajk,lk->ail", basis, cores, basis), axes=1)
+        )
         attended = (rotate(x, Q) @ Wq @ u) @ (rotate(y, Q) @ Wk @ v)
         mixed = (Q.T @ Wq @ u) @ rotate(y - x, np.eye(k)) @ (Q.T @ Wk @ v)
         worst = max(worst, abs(attended - mixed) / max(1.0, abs(mixed)))
@@ -60,5 +63,7 @@ def t5_absorption(Q=None, ks=range(2, 6), seed: int = 5) -> Evidence:
         values = random_values(family.symbols, rng, scale=3.0)
         Qn = as_array(family.Q, values)
         cores = np.stack([as_array(C, values) for C in family.cores])
-        checks.append(numeric(f"k={k}: scipy expm logits vs RoPE-Mixed", _numeric_residual(Qn, cores, rng), NUMERIC_TOL))
+        checks.append(
+            numeric(f"k={k}: scipy expm logits vs RoPE-Mixed", _numeric_residual(Qn, cores, rng), NUMERIC_TOL)
+        )
     return Evidence(f"k = {span(ks)}, n = 2 axes, W_q, W_k symbolic k x k", tuple(checks))

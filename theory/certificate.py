@@ -1,15 +1,16 @@
 """What a proof hands back: a Certificate, read by the tests, by `rope-blocks prove` and by the paper."""
+
 from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 # (installed with scikit-learn, a dependency of the project)
 from threadpoolctl import threadpool_limits
 
-# Numeric cross-checks compare against scipy.linalg.expm in float64; 1e-12 is the issue's bar for
+# Numeric cross-checks compare against scipy.linalg.expm in float64; 1e-12 is the bar for
 # closed forms, and the looser bar leaves room for products of a few rotations and for finite differences.
 EXPM_TOL = 1e-12
 NUMERIC_TOL = 1e-10
@@ -45,7 +46,7 @@ def holds(name: str, condition: bool) -> Check:
 
 
 def span(values) -> str:
-    """"2..6" for consecutive integers, else "2, 3, 5, 8": the ranges a certificate covers."""
+    """ "2..6" for consecutive integers, else "2, 3, 5, 8": the ranges a certificate covers."""
     values = sorted(set(values))
     if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
         return f"{values[0]}..{values[-1]}"

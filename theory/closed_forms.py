@@ -4,6 +4,7 @@ exponential of skew matrices that split into planes and 3x3 blocks, used by the 
 The closed forms are written once for any array library `lib` (sympy or numpy): the proof runs them
 on a symbol, the cross-check on float64 arrays.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -115,7 +116,9 @@ def t8_closed_forms(rodrigues_form=rodrigues, two_plane_form=two_plane, samples:
     checks = [
         exact("so(3): W^3 + |w|^2 W = 0", (W**3 + w2 * W).applyfunc(sp.expand)),
         exact("so(4): A^4 + s A^2 + Pf(A)^2 I = 0", (A**4 + s * A**2 + pf**2 * sp.eye(4)).applyfunc(sp.expand)),
-        exact("Rodrigues solves the exponential ODE", _solves_exp_ode(rodrigues_form, lambda a: a**3 + th**2 * a, [th])),
+        exact(
+            "Rodrigues solves the exponential ODE", _solves_exp_ode(rodrigues_form, lambda a: a**3 + th**2 * a, [th])
+        ),
         exact(
             "two-plane formula solves the exponential ODE",
             _solves_exp_ode(two_plane_form, lambda a: (a**2 + th1**2) * (a**2 + th2**2), [th1, th2]),

@@ -5,10 +5,11 @@ Every number the table claims is recomputed from a numpy construction of one blo
 moved dims = rank(R(p) - I) at a random position, relative = commuting generators (or the measured
 relative error for the weighted block, which has none), parameters = the sizes of the learned arrays.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -92,12 +93,34 @@ DESIGNS = (
     Design("mixed", (2,), _mixed, lambda k: True, lambda k: 2, lambda k: N_AXES, lambda k: 2),
     Design("givens", ALL_K, _givens, lambda k: True, lambda k: 2, lambda k: 0, lambda k: 4 / k),
     Design("weighted", ALL_K, _weighted, lambda k: k == 2, lambda k: 2 if k == 2 else k, lambda k: 0, lambda k: 3),
-    Design("commuting-axial", ALL_K, lambda k, rng: _commuting(k, rng, "axial"), lambda k: True,
-           lambda k: 2 * (k // 2), _pairs, lambda k: 2 + k),
-    Design("commuting-mixed", ALL_K, lambda k, rng: _commuting(k, rng, "mixed"), lambda k: True,
-           lambda k: 2 * (k // 2), lambda k: _pairs(k) + N_AXES * (k // 2), lambda k: 2 + k),
-    Design("liere", ALL_K, _liere, lambda k: k == 2, lambda k: 2 * (k // 2), lambda k: N_AXES * _pairs(k),
-           lambda k: k, exponentials=1),
+    Design(
+        "commuting_axial",
+        ALL_K,
+        lambda k, rng: _commuting(k, rng, "axial"),
+        lambda k: True,
+        lambda k: 2 * (k // 2),
+        _pairs,
+        lambda k: 2 + k,
+    ),
+    Design(
+        "commuting_mixed",
+        ALL_K,
+        lambda k, rng: _commuting(k, rng, "mixed"),
+        lambda k: True,
+        lambda k: 2 * (k // 2),
+        lambda k: _pairs(k) + N_AXES * (k // 2),
+        lambda k: 2 + k,
+    ),
+    Design(
+        "liere",
+        ALL_K,
+        _liere,
+        lambda k: k == 2,
+        lambda k: 2 * (k // 2),
+        lambda k: N_AXES * _pairs(k),
+        lambda k: k,
+        exponentials=1,
+    ),
 )
 
 
@@ -130,18 +153,22 @@ def t10_counting(designs=DESIGNS, seed: int = 10) -> Evidence:
             for key in claimed:
                 checks.append(holds(f"{design.name} k={k}: {key} = {claimed[key]}", measured[key] == claimed[key]))
             if measured["relative"]:
-                checks.append(holds(f"{design.name} k={k}: planes <= floor(k/2)", measured["moved_dims"] <= 2 * (k // 2)))
-            table.append({
-                "design": design.name,
-                "k": k,
-                "relative": measured["relative"],
-                "moved_dims_per_block": measured["moved_dims"],
-                "rotated_fraction": round(measured["moved_dims"] / k, 4),
-                "independent_planes": measured["moved_dims"] // 2 if measured["relative"] else None,
-                "learned_params_per_block": measured["params"],
-                "learned_params_per_dim": round(measured["params"] / k, 4),
-                "macs_per_dim": round(design.macs_per_dim(k), 4),
-                "exponentials_per_block_token": design.exponentials,
-            })
+                checks.append(
+                    holds(f"{design.name} k={k}: planes <= floor(k/2)", measured["moved_dims"] <= 2 * (k // 2))
+                )
+            table.append(
+                {
+                    "design": design.name,
+                    "k": k,
+                    "relative": measured["relative"],
+                    "moved_dims_per_block": measured["moved_dims"],
+                    "rotated_fraction": round(measured["moved_dims"] / k, 4),
+                    "independent_planes": measured["moved_dims"] // 2 if measured["relative"] else None,
+                    "learned_params_per_block": measured["params"],
+                    "learned_params_per_dim": round(measured["params"] / k, 4),
+                    "macs_per_dim": round(design.macs_per_dim(k), 4),
+                    "exponentials_per_block_token": design.exponentials,
+                }
+            )
     ks = span(k for design in designs for k in design.ks)
     return Evidence(f"k = {ks}, n = {N_AXES} axes; {len(designs)} designs", tuple(checks), tuple(table))

@@ -5,6 +5,7 @@ generators.
 Convention shared with rope_blocks: the generator of plane (i, j), i < j, is
 J_ij = e_j e_i^T - e_i e_j^T, so exp(phi J_ij) maps x_i -> cos(phi) x_i - sin(phi) x_j.
 """
+
 from __future__ import annotations
 
 import functools
@@ -97,9 +98,7 @@ def givens_basis(k: int, name: str = "q") -> tuple[sp.Matrix, ...]:
 def commuting_family(k: int, n_axes: int = 2) -> Family:
     """The general commuting family of so(k): a symbolic basis Q and, per axis a, a symbolic torus
     element sum_l theta_{a,l} J_{2l,2l+1} (every plane follows every axis: the `mixed` design)."""
-    cores = tuple(
-        torus(k, [sp.Symbol(f"theta{a}_{l}", real=True) for l in range(k // 2)]) for a in range(n_axes)
-    )
+    cores = tuple(torus(k, [sp.Symbol(f"theta{a}_{l}", real=True) for l in range(k // 2)]) for a in range(n_axes))
     return Family(givens_basis(k), cores)
 
 
@@ -109,27 +108,27 @@ class Words(dict):
     not commute are exact, and far faster than sympy's noncommutative symbols."""
 
     @classmethod
-    def one(cls) -> "Words":
+    def one(cls) -> Words:
         return cls({(): sp.S.One})
 
     @classmethod
-    def linear(cls, coefficients) -> "Words":
+    def linear(cls, coefficients) -> Words:
         """sum_a c_a A_a."""
         return cls({(a,): c for a, c in enumerate(coefficients)})
 
-    def __add__(self, other: "Words") -> "Words":
+    def __add__(self, other: Words) -> Words:
         out = Words(self)
         for w, a in other.items():
             out[w] = out.get(w, 0) + a
         return out
 
-    def __neg__(self) -> "Words":
+    def __neg__(self) -> Words:
         return Words({w: -a for w, a in self.items()})
 
-    def __sub__(self, other: "Words") -> "Words":
+    def __sub__(self, other: Words) -> Words:
         return self + (-other)
 
-    def __mul__(self, other) -> "Words":
+    def __mul__(self, other) -> Words:
         if not isinstance(other, Words):
             return Words({w: a * other for w, a in self.items()})
         out = Words()
@@ -138,7 +137,7 @@ class Words(dict):
                 out[u + v] = out.get(u + v, 0) + a * b
         return out
 
-    def __truediv__(self, scalar) -> "Words":
+    def __truediv__(self, scalar) -> Words:
         return self * sp.Rational(1, scalar)
 
 

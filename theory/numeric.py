@@ -1,9 +1,10 @@
 """numpy/scipy references: rotations by scipy.linalg.expm, the relative error, commutation defect,
 random orthogonal and skew matrices, and sympy matrices as float64 arrays. The tests compare
 rope_blocks against these."""
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import scipy.linalg
@@ -24,8 +25,16 @@ def random_values(symbols: Iterable[sp.Symbol], rng: np.random.Generator, scale:
 
 def random_orthogonal(k: int, rng: np.random.Generator) -> np.ndarray:
     """Haar-distributed element of SO(k) (QR of a Gaussian matrix with the sign fixed)."""
-    q, r = np.linalg.qr(rng.standard_normal((k, k)))
-    q = q * np.sign(np.diag(r))
+    return orthogonal_from_qr(rng.standard_normal((k, k)))
+
+
+def orthogonal_from_qr(a: np.ndarray) -> np.ndarray:
+    """The Q of a = QR with r's diagonal made non-negative, then det +1 (column 0 flipped if needed).
+
+    sign(0) would zero a column: a zero on r's diagonal (a singular a) keeps its column as it is.
+    """
+    q, r = np.linalg.qr(a)
+    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
     if np.linalg.det(q) < 0:
         q[:, 0] = -q[:, 0]
     return q

@@ -1,5 +1,6 @@
 """T1 sufficiency and T2 necessity: the relative property R(x)^T R(y) = R(y - x) of
 R(p) = exp(sum_a p_a A_a) holds exactly when the generators A_a commute."""
+
 from __future__ import annotations
 
 import itertools
@@ -112,6 +113,7 @@ def t1_sufficiency(families: list[Family] | None = None, order: int = 6, seed: i
 
 def _mixed_derivative_numeric(A: np.ndarray, B: np.ndarray, h: float = 2e-4) -> np.ndarray:
     """d^2/dx dy at 0 of exp(-xA) exp(yB) - exp(yB - xA), central differences with scipy expm."""
+
     def f(x, y):
         return scipy.linalg.expm(-x * A) @ scipy.linalg.expm(y * B) - scipy.linalg.expm(y * B - x * A)
 

@@ -1,12 +1,13 @@
-"""T6 and T7: the k x k blocks of seed 000. Its Givens design (one plane (m, n) of each block rotates)
-is relative; its weighted design (the mean of the Givens rotations of all planes) is neither
+"""T6 and T7: the k x k blocks of the seed study (ViTs on CIFAR10). Its Givens design (one plane (m, n) of
+each block rotates) is relative; its weighted design (the mean of the Givens rotations of all planes) is neither
 orthogonal nor relative for k >= 3.
 
 Also the numpy references of both designs over a whole head, in rope_blocks' layout: the head holds
 nb = D // k blocks (leftover dims pass), block b follows axis a(b) = floor(b n_axes / nb), and the j-th
 of the G blocks of an axis turns by theta_j p_a with theta_j = base^(-j / G); when k divides the
-per-axis width w this is seed 000's theta_b = 100^(-2 k b / d) = base^(-k b / w).
+per-axis width w this is the seed study's theta_b = 100^(-2 k b / d) = base^(-k b / w).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ from .lie import givens, plane, planes
 from .numeric import commutation_defect, relative_error
 from .trig import TrigPolynomials
 
-# (block size, head dim) of seed 000's models: dim_head 32, 36, 32, 40, 36 for k = 2..6
+# (block size, head dim) of the seed study's models: dim_head 32, 36, 32, 40, 36 for k = 2..6
 SEED_HEADS = {2: 32, 3: 36, 4: 32, 5: 40, 6: 36}
 
 
@@ -89,7 +90,9 @@ def _relative_residual(block, k: int, x, y) -> list:
     """Exact entries of B(x)^T B(y) - B(y - x) and of B(x)^T B(x) - I."""
     ring = TrigPolynomials(block(k, x), block(k, y), block(k, y - x))
     Bx, By, Bd = ring.matrices
-    return ring.entries(ring.sub(ring.mul(ring.T(Bx), By), Bd)), ring.entries(ring.sub(ring.mul(ring.T(Bx), Bx), ring.identity(k)))
+    return ring.entries(ring.sub(ring.mul(ring.T(Bx), By), Bd)), ring.entries(
+        ring.sub(ring.mul(ring.T(Bx), Bx), ring.identity(k))
+    )
 
 
 @theorem(
@@ -127,8 +130,15 @@ def t6_givens_blocks(block=seed_givens_block, ks=range(2, 7), seed: int = 6) -> 
         if k in SEED_HEADS:
             generators = seed_givens_generators(SEED_HEADS[k], 2, k)
             moving = np.count_nonzero(np.abs(generators).sum(axis=(0, 1)))
-            checks.append(numeric(f"k={k}: seed head (d={SEED_HEADS[k]}) generators commute", commutation_defect(generators)))
-            checks.append(holds(f"k={k}: seed head rotates {moving}/{SEED_HEADS[k]} = 2/k of the dims", moving * k == 2 * SEED_HEADS[k]))
+            checks.append(
+                numeric(f"k={k}: seed head (d={SEED_HEADS[k]}) generators commute", commutation_defect(generators))
+            )
+            checks.append(
+                holds(
+                    f"k={k}: seed head rotates {moving}/{SEED_HEADS[k]} = 2/k of the dims",
+                    moving * k == 2 * SEED_HEADS[k],
+                )
+            )
     return Evidence(f"k = {span(ks)}; seed heads d = {span(SEED_HEADS.values())}", tuple(checks))
 
 
@@ -155,31 +165,44 @@ def t7_weighted_blocks(block=weighted_block, ks=range(2, 7), seed: int = 7) -> E
         a, b = 1 - 2 * (1 - sp.cos(phi)) / k, 2 * sp.sin(phi) / (k * (k - 1))
         A = block(k, phi)
         checks.append(exact(f"k={k}: closed form", (A - weighted_closed_form(k, phi)).applyfunc(sp.expand)))
-        checks.append(exact(f"k={k}: A^T A = a^2 I - b^2 S^2", (A.T * A - a**2 * sp.eye(k) + b**2 * S**2).applyfunc(sp.expand)))
+        checks.append(
+            exact(f"k={k}: A^T A = a^2 I - b^2 S^2", (A.T * A - a**2 * sp.eye(k) + b**2 * S**2).applyfunc(sp.expand))
+        )
         relative, orthogonal = _relative_residual(block, k, x, y)
         if k == 2:
             checks.append(exact("k=2: A is a rotation", orthogonal))
             checks.append(exact("k=2: A is relative", relative))
         else:
             checks.append(holds(f"k={k}: A(x)^T A(y) - A(y - x) does not vanish", any(e != 0 for e in relative)))
-            checks.append(holds(f"k={k}: A^T A != I (counterexample x = y: A(x)^T A(x) != A(0))", any(e != 0 for e in orthogonal)))
+            checks.append(
+                holds(f"k={k}: A^T A != I (counterexample x = y: A(x)^T A(x) != A(0))", any(e != 0 for e in orthogonal))
+            )
         eigen = sorted(float(v) for v, mult in (-(S**2)).eigenvals().items() for _ in range(mult))
         cot2 = sorted(1 / np.tan((2 * m - 1) * np.pi / (2 * k)) ** 2 for m in range(1, k + 1))
         t = rng.uniform(0.2, 3.0)
         values = {phi: t}
         predicted = sorted(np.sqrt(float(a.subs(values)) ** 2 + float(b.subs(values)) ** 2 * np.array(eigen)))
         measured = sorted(np.linalg.svd(np.array(A.subs(values), dtype=float), compute_uv=False))
-        checks.append(numeric(f"k={k}: eigenvalues of -S^2 are cot^2((2m-1) pi / 2k)", np.abs(np.array(eigen) - cot2).max()))
+        checks.append(
+            numeric(f"k={k}: eigenvalues of -S^2 are cot^2((2m-1) pi / 2k)", np.abs(np.array(eigen) - cot2).max())
+        )
         checks.append(numeric(f"k={k}: singular values", np.abs(np.array(predicted) - measured).max()))
         at_one = sorted(np.linalg.svd(np.array(A.subs(phi, 1), dtype=float), compute_uv=False))
         numeric_block = sp.lambdify(phi, A, "numpy")
         xs, ys = (np.array([[pair[i]] for pair in WEIGHTED_POSITIONS], dtype=float) for i in (0, 1))
-        error = relative_error(lambda P: np.stack([np.asarray(numeric_block(p[0]), dtype=float) for p in P]), xs, ys)
-        table.append({
-            "k": k,
-            "singular_values_at_phi_1": [round(float(s), 12) for s in at_one],
-            "counterexample_entry_00": str(sp.factor(sp.simplify((A.T * A)[0, 0] - 1))),
-            "relative_error": error,
-            "positions": "single block, theta = 1, x, y in {0, 1, 2, 3, 4}",
-        })
+        # Called at once, inside this iteration: the lambda sees this k's block.
+        error = relative_error(
+            lambda P: np.stack([np.asarray(numeric_block(p[0]), dtype=float) for p in P]),  # noqa: B023
+            xs,
+            ys,
+        )
+        table.append(
+            {
+                "k": k,
+                "singular_values_at_phi_1": [round(float(s), 12) for s in at_one],
+                "counterexample_entry_00": str(sp.factor(sp.simplify((A.T * A)[0, 0] - 1))),
+                "relative_error": error,
+                "positions": "single block, theta = 1, x, y in {0, 1, 2, 3, 4}",
+            }
+        )
     return Evidence(f"k = {span(ks)}", tuple(checks), tuple(table))

@@ -1,5 +1,6 @@
 """T3 the commuting subspaces of so(k), T4 the normal form Q diag(2x2 generators, 0) Q^T of a
 commuting family."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,8 @@ from sympy.polys.matrices import DomainMatrix
 
 from .certificate import Evidence, exact, holds, numeric, span, theorem
 from .lie import commutator, hat, plane, planes, skew, torus
-from .numeric import random_orthogonal, random_skew, torus as torus_np
+from .numeric import random_orthogonal, random_skew
+from .numeric import torus as torus_np
 from .trig import TrigPolynomials
 
 NORMAL_FORM_TOL = 1e-10
@@ -50,9 +52,12 @@ def t3_structure(pair=None, ks=range(2, 9), seed: int = 3) -> Evidence:
         t = sp.symbols(f"t1:{k // 2 + 1}")
         H = torus(k, t)
         checks.append(holds(f"k={k}: dim centraliser = floor(k/2) = {k // 2}", centraliser_dimension(k) == k // 2))
-        checks.append(exact(f"k={k}: the torus planes commute with H", [
-            e for l in range(k // 2) for e in commutator(H, plane(k, 2 * l, 2 * l + 1))
-        ]))
+        checks.append(
+            exact(
+                f"k={k}: the torus planes commute with H",
+                [e for l in range(k // 2) for e in commutator(H, plane(k, 2 * l, 2 * l + 1))],
+            )
+        )
         Q = random_orthogonal(k, rng)
         Hn = Q @ torus_np(k, rng.uniform(0.5, 2.0, k // 2) * np.arange(1, k // 2 + 1)) @ Q.T
         _, sv, vt = np.linalg.svd(_ad_matrix(Hn, k))
@@ -98,7 +103,11 @@ def simultaneous_normal_form(generators: np.ndarray, rng: np.random.Generator | 
     mask = np.zeros((k, k), dtype=bool)
     for l in range(len(pairs)):
         mask[2 * l : 2 * l + 2, 2 * l : 2 * l + 2] = True
-    blocks = np.stack([D[:, 2 * l : 2 * l + 2, 2 * l : 2 * l + 2] for l in range(len(pairs))], axis=1) if pairs else np.zeros((n, 0, 2, 2))
+    blocks = (
+        np.stack([D[:, 2 * l : 2 * l + 2, 2 * l : 2 * l + 2] for l in range(len(pairs))], axis=1)
+        if pairs
+        else np.zeros((n, 0, 2, 2))
+    )
     residual = float(np.abs(D[:, ~mask]).max()) / scale if (~mask).any() else 0.0
     return Q, blocks, residual
 
@@ -120,8 +129,9 @@ def _cayley(S: sp.Matrix) -> tuple[sp.Matrix, sp.Expr]:
     "T4",
     "Every commuting family of skew k x k matrices is Q diag(2x2 rotation generators, 0) Q^T with Q orthogonal",
     "numeric construction: real Schur form of a random combination, then the off-block residual of every "
-    "member (tolerance 1e-10 relative), which non-commuting controls fail; exact: rope_blocks' Cayley basis Q = (I - S)(I + S)^-1 is "
-    "orthogonal and its family Q T_a Q^T commutes, for symbolic S and T_a (polynomial identities after "
+    "member (tolerance 1e-10 relative), which non-commuting controls fail; exact: rope_blocks' Cayley basis "
+    "Q = (I - S)(I + S)^-1 is orthogonal and its family Q T_a Q^T commutes, for symbolic S and T_a "
+    "(polynomial identities after "
     "clearing the denominator det(I + S))",
 )
 def t4_normal_form(families: list[np.ndarray] | None = None, cayley_ks=range(2, 5), seed: int = 4) -> Evidence:
@@ -132,13 +142,23 @@ def t4_normal_form(families: list[np.ndarray] | None = None, cayley_ks=range(2, 
     # The construction must discriminate: free (LieRE-like) pairs have no common normal form.
     for k in (3, 4, 6, 8):
         residual = simultaneous_normal_form(np.stack([random_skew(k, rng), random_skew(k, rng)]), rng)[2]
-        checks.append(holds(f"non-commuting control k={k}: construction rejects it (residual {residual:.2g})", residual > 1e-3))
+        checks.append(
+            holds(f"non-commuting control k={k}: construction rejects it (residual {residual:.2g})", residual > 1e-3)
+        )
     for index, family in enumerate(families):
         Q, blocks, residual = simultaneous_normal_form(family, rng)
         k = family.shape[-1]
         rebuilt = np.einsum("ij,ajk,lk->ail", Q, _block_diag(blocks, k), Q)
-        checks.append(numeric(f"family {index} (k={k}, n={len(family)}): off-block residual", residual, NORMAL_FORM_TOL))
-        checks.append(numeric(f"family {index}: Q diag(...) Q^T rebuilds it", np.abs(rebuilt - family).max(), NORMAL_FORM_TOL * max(1.0, np.abs(family).max())))
+        checks.append(
+            numeric(f"family {index} (k={k}, n={len(family)}): off-block residual", residual, NORMAL_FORM_TOL)
+        )
+        checks.append(
+            numeric(
+                f"family {index}: Q diag(...) Q^T rebuilds it",
+                np.abs(rebuilt - family).max(),
+                NORMAL_FORM_TOL * max(1.0, np.abs(family).max()),
+            )
+        )
         checks.append(numeric(f"family {index}: Q orthogonal", np.abs(Q.T @ Q - np.eye(k)).max(), NORMAL_FORM_TOL))
     for k in cayley_ks:
         P, d = _cayley(skew(k, "s"))

@@ -10,6 +10,7 @@ as a nonzero normal form, never the other way round, so a passed check is a proo
 Matrices are kept as lists of rows of ring elements and reduced after every product, which keeps
 the polynomials small: sympy's simplify takes minutes where this takes a second.
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -21,9 +22,7 @@ class TrigPolynomials:
 
     def __init__(self, *matrices: sp.Matrix):
         expanded = [sp.Matrix(M).applyfunc(lambda e: sp.expand(sp.expand_trig(sp.expand(e)))) for M in matrices]
-        angles = sorted(
-            {f.args[0] for M in expanded for f in M.atoms(sp.sin, sp.cos)}, key=sp.default_sort_key
-        )
+        angles = sorted({f.args[0] for M in expanded for f in M.atoms(sp.sin, sp.cos)}, key=sp.default_sort_key)
         s = [sp.Dummy(f"s{i}") for i in range(len(angles))]
         c = [sp.Dummy(f"c{i}") for i in range(len(angles))]
         to_vars = {**{sp.sin(u): v for u, v in zip(angles, s)}, **{sp.cos(u): v for u, v in zip(angles, c)}}

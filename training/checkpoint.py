@@ -1,45 +1,23 @@
-"""Checkpoint and result files: written atomically, read with errors that name the file.
+"""Checkpoints: written atomically (records.provenance.atomic_write), read with errors that name the file.
 
-A file is first written beside its target under a temporary name, flushed to disk and
-then renamed over the target, so a run killed at any moment leaves either the old
-file or the new one, never half of one.
+A run killed at any moment leaves either the old checkpoint or the new one, never half of one.
 """
+
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import torch
+
+from records.provenance import atomic_write
 
 from .vit import ViT, ViTConfig
 
 FORMAT = "rope-blocks-checkpoint/1"
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save(state: dict, path: Path) -> None:
-    _atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
-
-
-def write_json(obj, path: Path) -> None:
-    _atomic_write(path, lambda f: f.write((json.dumps(obj, indent=1) + "\n").encode()))
-
-
-def write_jsonl(records: list[dict], path: Path) -> None:
-    _atomic_write(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in records).encode()))
+    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
 
 
 def load(path: Path, fallback: Path | None = None) -> dict:
@@ -49,28 +27,44 @@ def load(path: Path, fallback: Path | None = None) -> dict:
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} file")
     except Exception as e:
-        raise ValueError(f"checkpoint {path} cannot be used: it is corrupt or not a rope-blocks checkpoint "
-                         f"({type(e).__name__}: {e}). It was left in place.{_fallback_hint(fallback, path)}") from None
+        raise ValueError(
+            f"checkpoint {path} cannot be used: it is corrupt or not a rope-blocks checkpoint "
+            f"({type(e).__name__}: {e}). It was left in place.{_fallback_hint(fallback, path)}"
+        ) from None
     return state
 
 
 def _fallback_hint(fallback: Path | None, broken: Path) -> str:
     if fallback is None or not fallback.is_file() or fallback == broken:
         return " Start over with --overwrite."
-    return (f" The older checkpoint {fallback} is kept: continue from it with --resume {fallback}, "
-            "or start over with --overwrite.")
+    return (
+        f" The older checkpoint {fallback} is kept: continue from it with --resume {fallback}, "
+        "or start over with --overwrite."
+    )
 
 
 # Settings that may change between a run and its resumption: where things are, how they are
 # shown, and how the processes were started (the world size itself must stay).
-RESUMABLE_CHANGES = {"resume", "overwrite", "out", "data_path", "num_workers", "compile", "progress", "command",
-                     "distributed", "cuda"}
+RESUMABLE_CHANGES = {
+    "resume",
+    "overwrite",
+    "out",
+    "data_path",
+    "num_workers",
+    "compile",
+    "progress",
+    "command",
+    "distributed",
+    "cuda",
+}
 
 
 def check_same_run(saved: dict, current: dict, path: Path) -> None:
-    diffs = [f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}"
-             for k in sorted(set(saved) | set(current))
-             if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)]
+    diffs = [
+        f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}"
+        for k in sorted(set(saved) | set(current))
+        if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)
+    ]
     if diffs:
         raise ValueError(
             f"checkpoint {path} belongs to a different run ({'; '.join(diffs)}). It was left in place. "
@@ -85,12 +79,16 @@ def load_run(path: Path) -> tuple[dict, ViT]:
     try:
         state = load(path)
     except ValueError:
-        raise ValueError(f"{path} is corrupt or not a rope-blocks checkpoint; pass the best.pt (or last.pt) "
-                         "that `rope-blocks train` wrote.") from None
+        raise ValueError(
+            f"{path} is corrupt or not a rope-blocks checkpoint; pass the best.pt (or last.pt) "
+            "that `rope-blocks train` wrote."
+        ) from None
     try:
         model = ViT(ViTConfig(**state["model_config"]))
         model.load_state_dict(state["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ValueError(f"{path} is not the checkpoint of a ViT run ({type(e).__name__}: {e}); pass the best.pt "
-                         "that `rope-blocks train` wrote.") from None
+        raise ValueError(
+            f"{path} is not the checkpoint of a ViT run ({type(e).__name__}: {e}); pass the best.pt "
+            "that `rope-blocks train` wrote."
+        ) from None
     return state, model.eval()

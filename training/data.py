@@ -8,12 +8,11 @@ on the training device, so loading costs nothing per image.
   (downloaded through torchvision when missing and online). The validation split
   is a fixed 10% of the official training set; the official test set is the test split.
 * digits: scikit-learn's bundled 8x8 handwritten digits (1797 real images, works offline).
-* digits_canvas: the same splits, each digit pasted at the centre of a blank 16x16
-  canvas; the translation test moves the test digits elsewhere in that canvas.
 * synthetic: random images and labels of a given size, for speed benchmarks.
 * probe_diagonal, probe_shift, probe_extrapolate: generated probe tasks (training/probes.py),
   drawn from the run's seed, so that a seed gives every model the same images.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -27,17 +26,28 @@ from torch.utils.data import Dataset
 
 from . import probes
 
-DATASETS = ("cifar10", "cifar100", "digits", "digits_canvas", "synthetic", *probes.TASKS)
-CANVAS = 16  # side of the digits_canvas images
+DATASETS = ("cifar10", "cifar100", "digits", "synthetic", *probes.TASKS)
 VAL_FRACTION = 0.1
 SPLIT_SEED = 0  # the splits never depend on --seed: every run sees the same val and test images
 
 # folder inside --data_path, archive url, training files, test file, label key
 _CIFAR = {
-    "cifar10": ("cifar-10-batches-py", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "labels", 10),
-    "cifar100": ("cifar-100-python", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-                 ["train"], "test", "fine_labels", 100),
+    "cifar10": (
+        "cifar-10-batches-py",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        "test_batch",
+        "labels",
+        10,
+    ),
+    "cifar100": (
+        "cifar-100-python",
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        ["train"],
+        "test",
+        "fine_labels",
+        100,
+    ),
 }
 
 
@@ -54,7 +64,6 @@ class ImageTensors(Dataset):
 
 @dataclass
 class Splits:
-    name: str
     train: ImageTensors
     val: ImageTensors
     test: ImageTensors
@@ -89,8 +98,6 @@ def load(name: str, data_path: str | Path = "data", *, image_size: int = 32, see
         return _load_cifar(name, Path(data_path))
     if name == "digits":
         return _load_digits()
-    if name == "digits_canvas":
-        return _digits_canvas(_load_digits())
     if name == "synthetic":
         return _synthetic(image_size)
     if name in probes.TASKS:
@@ -106,7 +113,7 @@ def results_folder(name: str) -> str:
 def _split(images: torch.Tensor, labels: torch.Tensor, val_fraction: float, test_fraction: float = 0.0):
     perm = torch.randperm(len(labels), generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_val, n_test = round(val_fraction * len(labels)), round(test_fraction * len(labels))
-    parts = perm[n_val + n_test:], perm[:n_val], perm[n_val:n_val + n_test]
+    parts = perm[n_val + n_test :], perm[:n_val], perm[n_val : n_val + n_test]
     return [ImageTensors(images[p], labels[p]) for p in parts]
 
 
@@ -124,7 +131,7 @@ def _load_cifar(name: str, root: Path) -> Splits:
             raise ValueError(f"{base} holds labels outside 0..{num_classes - 1}: these are not {name} files.")
     train, val, _ = _split(images, labels, VAL_FRACTION)
     # The seed normalised CIFAR to [-1, 1]; so do we.
-    return Splits(name, train, val, ImageTensors(test_x, test_y), num_classes, (0.5,) * 3, (0.5,) * 3)
+    return Splits(train, val, ImageTensors(test_x, test_y), num_classes, (0.5,) * 3, (0.5,) * 3)
 
 
 def _download_cifar(name, root, url, base, files):
@@ -176,7 +183,7 @@ def _load_digits() -> Splits:
     train, val, test = _split(images, labels, val_fraction=0.1, test_fraction=0.2)
     mean = train.images.float().mean().item() / 255
     std = train.images.float().std().item() / 255
-    return Splits("digits", train, val, test, 10, (mean,), (std,))
+    return Splits(train, val, test, 10, (mean,), (std,))
 
 
 def _synthetic(image_size: int) -> Splits:
@@ -185,43 +192,11 @@ def _synthetic(image_size: int) -> Splits:
     images = torch.randint(0, 256, (n, 3, image_size, image_size), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, 10, (n,), generator=g)
     parts = [ImageTensors(images[a:b], labels[a:b]) for a, b in ((0, 2048), (2048, 2304), (2304, n))]
-    return Splits("synthetic", *parts, 10, (0.5,) * 3, (0.5,) * 3)
+    return Splits(*parts, 10, (0.5,) * 3, (0.5,) * 3)
 
 
 def _probe(name: str, seed: int) -> Splits:
     parts = {split: ImageTensors(*tensors) for split, tensors in probes.splits(name, seed).items()}
     chans, classes = parts["train"].images.shape[1], int(parts["train"].labels.max()) + 1
     # Blank pixels become -1 and marks +1.
-    return Splits(name, parts["train"], parts["val"], parts["test"], classes, (0.5,) * chans, (0.5,) * chans)
-
-
-def _digits_canvas(digits: Splits) -> Splits:
-    centred = [ImageTensors(place_on_canvas(part.images, CANVAS, offset=(CANVAS - 8) // 2), part.labels)
-               for part in (digits.train, digits.val, digits.test)]
-    # Normalised with the statistics of the digits themselves, so the blank canvas is
-    # the same value as a digit's own blank border.
-    return Splits("digits_canvas", *centred, digits.num_classes, digits.mean, digits.std)
-
-
-def place_on_canvas(images: torch.Tensor, canvas: int, *, offset: int | None = None, seed: int = 0,
-                    step: int = 1) -> torch.Tensor:
-    """uint8 (N, C, h, w) images pasted into a blank (N, C, canvas, canvas) canvas.
-
-    With `offset`, every image goes to (offset, offset); otherwise each goes to a random
-    (row, col) drawn from the multiples of `step` that keep it inside the canvas.
-    """
-    n, c, h, w = images.shape
-    if canvas < max(h, w):
-        raise ValueError(f"canvas {canvas} is smaller than the {h}x{w} images.")
-    if offset is not None:
-        if not 0 <= offset <= canvas - max(h, w):
-            raise ValueError(f"offset {offset} puts a {h}x{w} image outside a {canvas}x{canvas} canvas.")
-        rows = cols = torch.full((n,), offset)
-    else:
-        g = torch.Generator().manual_seed(seed)
-        rows = torch.randint(0, (canvas - h) // step + 1, (n,), generator=g) * step
-        cols = torch.randint(0, (canvas - w) // step + 1, (n,), generator=g) * step
-    out = images.new_zeros(n, c, canvas, canvas)
-    for i in range(n):
-        out[i, :, rows[i]:rows[i] + h, cols[i]:cols[i] + w] = images[i]
-    return out
+    return Splits(parts["train"], parts["val"], parts["test"], classes, (0.5,) * chans, (0.5,) * chans)

@@ -1,4 +1,5 @@
 """Process groups: torchrun's env:// rendezvous, or local workers started by the trainer itself."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,4 @@
-"""`rope-blocks export`: a trained relative run as plain 2x2 RoPE (RoPE-Mixed) with folded projections.
-
-    rope-blocks export runs/digits/<run_id>/best.pt --out exported.pt
+"""A trained relative run as plain 2x2 RoPE (RoPE-Mixed) with folded projections (`rope-blocks export`).
 
 Every relative planar design (axial, mixed, givens, commuting, and LieRE with 2x2 blocks) is 2x2
 RoPE in a basis B that folds into W_q and W_k (theory T5, rope_blocks.export). The command writes
@@ -8,27 +6,22 @@ the exported checkpoint (loadable by training.checkpoint.load_run, like any run'
 with the frequency tables and the largest logit difference on the test split; it prints the test
 accuracy of both models and exits 1 if they differ.
 """
+
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import datetime
-import os
-import platform
 import shlex
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
+from records import provenance
 from rope_blocks.export import fold_qkv, rope_form, table_rope
 
 from . import checkpoint, data
-from .main import git_commit
 from .vit import ViT
-
-PROG = "rope-blocks export"
 
 
 def export_vit(model: ViT) -> ViT:
@@ -38,11 +31,12 @@ def export_vit(model: ViT) -> ViT:
     Raises ValueError for a model without rotary encodings or with a non-relative one.
     """
     if not len(model.encodings):
-        raise ValueError(f"the model's family is {model.cfg.family!r}: it has no rotary encoding to export "
-                         "(it uses an absolute position embedding).")
+        raise ValueError(
+            f"the model's family is {model.cfg.family!r}: it has no rotary encoding to export "
+            "(it uses an absolute position embedding)."
+        )
     forms = [rope_form(enc) for enc in model.encodings]  # one per layer, or one shared by all
-    cfg = dataclasses.replace(model.cfg, family="mixed", block_size=2, enc_options={"per_head": True},
-                              fold_basis=False)
+    cfg = dataclasses.replace(model.cfg, family="mixed", block_size=2, enc_options={"per_head": True}, fold_basis=False)
     exported = ViT(cfg).to(next(model.parameters()).device)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("encodings.")}
     missing, unexpected = exported.load_state_dict(state, strict=False)
@@ -56,69 +50,79 @@ def export_vit(model: ViT) -> ViT:
     return exported.train(model.training)
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    p.add_argument("checkpoint", type=Path, help="a run's checkpoint, e.g. runs/digits/<run_id>/best.pt")
-    p.add_argument("--out", type=Path, required=True,
-                   help="the exported checkpoint; its report goes beside it with the suffix .json")
-    p.add_argument("--dataset", default=None, choices=data.DATASETS,
-                   help="test split to compare the models on (default: the run's own data set)")
-    p.add_argument("--data_path", default=None, help="folder holding the data set files (default: the run's)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    return p.parse_args(argv)
+@dataclass
+class Report:
+    """What ``export_checkpoint`` measured: the test accuracy before and after, and the logit difference."""
+
+    family: str
+    block_size: int
+    dataset: str
+    test_images: int
+    before: float
+    after: float
+    difference: float
+    path: Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
-    try:
-        report_path = args.out.with_suffix(".json")
-        _check_outputs(args, report_path)
-        state, model = checkpoint.load_run(args.checkpoint)
-        exported = export_vit(model)
-        run = state.get("config", {})
-        dataset = args.dataset or run.get("dataset", "digits")
-        splits = data.load(dataset, args.data_path or run.get("data_path", "data"),
-                           image_size=run.get("input_size") or 32, seed=run.get("seed", 0))
-        if (splits.in_chans, splits.num_classes) != (model.cfg.in_chans, model.cfg.num_classes):
-            raise ValueError(f"the model takes {model.cfg.in_chans}-channel images of {model.cfg.num_classes} "
-                             f"classes, but {dataset} has {splits.in_chans} channels and {splits.num_classes} "
-                             "classes; pass the --dataset the run was trained on.")
-        before, after, difference = compare(model, exported, splits, run.get("input_size") or splits.image_size)
-    except ValueError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    checkpoint.save({key: state[key] for key in ("config", "epoch", "history", "best") if key in state}
-                    | {"model_config": dataclasses.asdict(exported.cfg), "model": exported.state_dict(),
-                       "exported_from": str(args.checkpoint)}, args.out)
-    checkpoint.write_json({
-        "command": shlex.join(["rope-blocks", "export", *argv]), "commit": git_commit(),
-        "device": f"CPU ({os.cpu_count()} cores, {platform.machine()})",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "source": str(args.checkpoint), "exported": str(args.out), "family": model.cfg.family,
-        "dataset": dataset, "test_images": len(splits.test), "test_acc_before": before, "test_acc_after": after,
-        "max_logit_difference": difference,
+def export_checkpoint(
+    source: Path,
+    out: Path,
+    *,
+    dataset: str | None = None,
+    data_path: str | None = None,
+    overwrite: bool = False,
+    command: str = "",
+) -> Report:
+    """Export the run checkpoint ``source`` to ``out`` (and its JSON report beside it, suffix .json).
+
+    Raises ValueError, before anything is written, for a checkpoint that is not a relative ViT run,
+    a data set that does not fit it, or outputs that exist without ``overwrite``.
+    """
+    report_path = out.with_suffix(".json")
+    _check_outputs(source, out, report_path, overwrite)
+    state, model = checkpoint.load_run(source)
+    exported = export_vit(model)
+    run = state.get("config", {})
+    dataset = dataset or run.get("dataset", "digits")
+    splits = data.load(dataset, data_path or run.get("data_path", "data"), image_size=run.get("input_size") or 32,
+                       seed=run.get("seed", 0))  # fmt: skip
+    if (splits.in_chans, splits.num_classes) != (model.cfg.in_chans, model.cfg.num_classes):
+        raise ValueError(
+            f"the model takes {model.cfg.in_chans}-channel images of {model.cfg.num_classes} "
+            f"classes, but {dataset} has {splits.in_chans} channels and {splits.num_classes} "
+            "classes; pass the --dataset the run was trained on."
+        )
+    before, after, difference = compare(model, exported, splits, run.get("input_size") or splits.image_size)
+    report = Report(model.cfg.family, model.cfg.block_size, dataset, len(splits.test), before, after, difference,
+                    report_path)  # fmt: skip
+    kept = {key: state[key] for key in ("config", "epoch", "history", "best") if key in state}
+    model_state = {"model_config": dataclasses.asdict(exported.cfg), "model": exported.state_dict()}
+    checkpoint.save(kept | model_state | {"exported_from": str(source)}, out)
+    _write_report(report, source, out, exported, command)
+    return report
+
+
+def _write_report(report: Report, source: Path, out: Path, exported: ViT, command: str) -> None:
+    """The JSON beside the exported checkpoint: provenance, both accuracies and the frequency tables."""
+    device = provenance.device_description(threads=torch.get_num_threads())
+    provenance.write_json({
+        **provenance.header(shlex.split(command), device),
+        "source": str(source), "exported": str(out), "family": report.family, "dataset": report.dataset,
+        "test_images": report.test_images, "test_acc_before": report.before, "test_acc_after": report.after,
+        "max_logit_difference": report.difference,
         "frequencies": "per encoding (one per layer, or one shared), [head][pair (2i, 2i+1)][axis]; the angle "
                        "of a pair is sum over axes of position * frequency",
         "tables": [enc.freqs().squeeze(2).tolist() for enc in exported.encodings],
-    }, report_path)
-    print(f"{args.checkpoint} ({model.cfg.family}, block_size {model.cfg.block_size}) -> {args.out} (2x2 RoPE-Mixed)")
-    print(f"test accuracy on {dataset} ({len(splits.test)} images): before {before:.4f}, after {after:.4f}; "
-          f"max logit difference {difference:.2e}; report {report_path}")
-    if before != after:
-        print(f"{PROG}: the exported model's test accuracy differs from the original's; it is not equivalent.",
-              file=sys.stderr)
-        return 1
-    return 0
+    }, report.path)  # fmt: skip
 
 
-def _check_outputs(args, report_path: Path) -> None:
-    if report_path == args.out:
-        raise ValueError(f"--out {args.out} would also be the name of the JSON report; name the checkpoint *.pt.")
-    if args.out.resolve() == args.checkpoint.resolve():
-        raise ValueError(f"--out {args.out} is the checkpoint being exported; write the export to another file.")
-    existing = [str(p) for p in (args.out, report_path) if p.exists()]
-    if existing and not args.overwrite:
+def _check_outputs(source: Path, out: Path, report_path: Path, overwrite: bool) -> None:
+    if report_path == out:
+        raise ValueError(f"--out {out} would also be the name of the JSON report; name the checkpoint *.pt.")
+    if out.resolve() == source.resolve():
+        raise ValueError(f"--out {out} is the checkpoint being exported; write the export to another file.")
+    existing = [str(p) for p in (out, report_path) if p.exists()]
+    if existing and not overwrite:
         raise ValueError(f"{' and '.join(existing)} already exist(s); pass --overwrite to replace, or another --out.")
 
 
@@ -133,7 +137,3 @@ def compare(model: ViT, exported: ViT, splits: data.Splits, size: int) -> tuple[
         worst = max(worst, (logits[0] - logits[1]).abs().max().item())
     before, after = (correct.double() / len(splits.test)).tolist()  # as the trainer's evaluate divides
     return before, after, worst
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -34,6 +34,7 @@ falling, and axial 2x2 on probe_extrapolate reached 1.00 in a few epochs; so the
 trains for 20 epochs, the other two for 10 and 5 (probe_shift reached 1.00 in one epoch), for
 every model alike.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .stats import Comparison, Side
+from records.stats import Comparison, Side
 
 TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate")
 SIZES = {"train": 4096, "val": 512, "test": 1024}  # examples per split, every task
@@ -85,8 +86,9 @@ def marks_images(n: int, grid: int, rule: Callable, rng: np.random.Generator) ->
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 
-def shift_images(n: int, region: tuple[int, int], rng: np.random.Generator,
-                 canvas: int = SHIFT_CANVAS) -> tuple[torch.Tensor, torch.Tensor]:
+def shift_images(
+    n: int, region: tuple[int, int], rng: np.random.Generator, canvas: int = SHIFT_CANVAS
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, 1, canvas, canvas) images of the glyph pair and the direction labels 0..3.
 
     The pair's bounding box lies inside the pixel rows and columns [region[0], region[1]) with
@@ -104,7 +106,7 @@ def shift_images(n: int, region: tuple[int, int], rng: np.random.Generator,
         first = (corner[0] + max(0, -dr), corner[1] + max(0, -dc))
         second = (first[0] + dr, first[1] + dc)
         for glyph, (r, c) in zip(GLYPHS, (first, second)):
-            images[i, 0, r:r + 2, c:c + 2] = 255 * glyph
+            images[i, 0, r : r + 2, c : c + 2] = 255 * glyph
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 
@@ -133,8 +135,10 @@ def extra_tests(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Ten
     n = SIZES["test"]
     if task == "probe_shift":
         half = SHIFT_CANVAS // 2
-        return {"moved by whole patches": shift_images(n, (half, SHIFT_CANVAS), _rng(seed, 10)),
-                "moved off the patch grid": shift_images(n, (half + 1, SHIFT_CANVAS), _rng(seed, 11))}
+        return {
+            "moved by whole patches": shift_images(n, (half, SHIFT_CANVAS), _rng(seed, 10)),
+            "moved off the patch grid": shift_images(n, (half + 1, SHIFT_CANVAS), _rng(seed, 11)),
+        }
     if task == "probe_extrapolate":
         return {f"{g}x{g} grid": marks_images(n, g, touching, _rng(seed, 10 + g)) for g in EXTRAPOLATION_GRIDS}
     return {}
@@ -152,8 +156,13 @@ SEEDS = (0, 1, 2, 3, 4)
 AXIAL = ("rope_2D_axial_2x2", "rope_2D_axial_3x3_0", "commuting_axial_rope_2D_4x4", "commuting_axial_rope_2D_8x8")
 MIXED = ("mixed_rope_2D_2x2", "commuting_mixed_rope_2D_4x4", "commuting_mixed_rope_2D_8x8")
 NOT_RELATIVE = ("no_rope", "weighted_rope_2D_axial_3x3", "liere_rope_2D_4x4")
-RELATIVE = ("rope_2D_axial_2x2", "mixed_rope_2D_2x2", "rope_2D_axial_3x3_0", "commuting_axial_rope_2D_4x4",
-            "commuting_mixed_rope_2D_4x4")
+RELATIVE = (
+    "rope_2D_axial_2x2",
+    "mixed_rope_2D_2x2",
+    "rope_2D_axial_3x3_0",
+    "commuting_axial_rope_2D_4x4",
+    "commuting_mixed_rope_2D_4x4",
+)
 # model size -> (task it trains on, variants, epochs)
 SUITE = {
     "probe_diagonal": ("probe_diagonal", NOT_RELATIVE[:1] + AXIAL + MIXED + NOT_RELATIVE[1:], 20),
@@ -169,35 +178,70 @@ def _names(variants, size: str) -> tuple[str, ...]:
 
 def _p1() -> list[Comparison]:
     d = "probe_diagonal"
-    return [Comparison(f"commuting {design} k = 4, 8 match 2x2 {design} RoPE", Side(_names(group[-2:], d)),
-                       Side(_names(group[:1], d)), "equivalent", 0.03)
-            for design, group in (("axial", AXIAL), ("mixed", MIXED))]
+    return [
+        Comparison(
+            f"commuting {design} k = 4, 8 match 2x2 {design} RoPE",
+            Side(_names(group[-2:], d)),
+            Side(_names(group[:1], d)),
+            "equivalent",
+            0.03,
+        )
+        for design, group in (("axial", AXIAL), ("mixed", MIXED))
+    ]
 
 
 def _p2() -> list[Comparison]:
     d = "probe_diagonal"
-    return [Comparison("mixed designs beat axial designs at depth 1", Side(_names(MIXED, d)), Side(_names(AXIAL, d)),
-                       "greater", 0.02)]
+    return [
+        Comparison(
+            "mixed designs beat axial designs at depth 1",
+            Side(_names(MIXED, d)),
+            Side(_names(AXIAL, d)),
+            "greater",
+            0.02,
+        )
+    ]
 
 
 def _p3() -> list[Comparison]:
     out = []
     for size, test in (("probe_shift", "moved by whole patches"), ("probe_extrapolate", "16x16 grid")):
         relative, others = _names(RELATIVE, size), _names(NOT_RELATIVE, size)
-        out += [Comparison(f"relative designs keep their accuracy ({size}: {test})", Side(relative, test),
-                           Side(relative), "equivalent", 0.05),
-                Comparison(f"relative designs beat the others ({size}: {test})", Side(relative, test),
-                           Side(others, test), "greater", 0.05)]
+        out += [
+            Comparison(
+                f"relative designs keep their accuracy ({size}: {test})",
+                Side(relative, test),
+                Side(relative),
+                "equivalent",
+                0.05,
+            ),
+            Comparison(
+                f"relative designs beat the others ({size}: {test})",
+                Side(relative, test),
+                Side(others, test),
+                "greater",
+                0.05,
+            ),
+        ]
     return out
 
 
 # id -> (statement, comparisons). Margins in accuracy (0.03 = 3 points), fixed before the runs.
 PREDICTIONS = {
-    "P1": ("Relative k x k designs have the function class of 2x2 RoPE of the same design (theory T5): on the "
-           "diagonal task, commuting k = 4 and 8 reach the accuracy of 2x2 RoPE within 3 points.", _p1()),
-    "P2": ("Axial designs are separable, mixed ones are not: on the diagonal task at depth 1, mixed designs beat "
-           "axial ones by more than 2 points.", _p2()),
-    "P3": ("Relative designs keep their accuracy when the content moves by whole patches and when the grid grows "
-           "(mean pooling; within 5 points), and beat the absolute embedding, the weighted blocks and LieRE 4x4 "
-           "there by more than 5 points.", _p3()),
+    "P1": (
+        "Relative k x k designs have the function class of 2x2 RoPE of the same design (theory T5): on the "
+        "diagonal task, commuting k = 4 and 8 reach the accuracy of 2x2 RoPE within 3 points.",
+        _p1(),
+    ),
+    "P2": (
+        "Axial designs are separable, mixed ones are not: on the diagonal task at depth 1, mixed designs beat "
+        "axial ones by more than 2 points.",
+        _p2(),
+    ),
+    "P3": (
+        "Relative designs keep their accuracy when the content moves by whole patches and when the grid grows "
+        "(mean pooling; within 5 points), and beat the absolute embedding, the weighted blocks and LieRE 4x4 "
+        "there by more than 5 points.",
+        _p3(),
+    ),
 }

@@ -1,11 +1,12 @@
 """A pre-norm Vision Transformer whose attention takes any rope_blocks encoding.
 
 Queries and keys of the patch tokens are rotated by the encoding before
-`scaled_dot_product_attention`; values are not, and the class token is never
-rotated (it has no position: it goes through the encoding at position 0, where
-R(0) = I). Only the `none` family gets a learned absolute position embedding,
-which is resized when the input grid differs from training.
+`scaled_dot_product_attention`; values are not, and the class token is a prefix
+token without a position (the encoding's ``num_prefix_tokens``). Only the `none`
+family gets a learned absolute position embedding, which is resized when the
+input grid differs from training.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import rope_blocks as rb
 
 @dataclass
 class ViTConfig:
-    image_size: int = 32          # side of the training images; sets the absolute embedding's grid
+    image_size: int = 32  # side of the training images; sets the absolute embedding's grid
     in_chans: int = 3
     num_classes: int = 10
     patch_size: int = 1
@@ -29,14 +30,14 @@ class ViTConfig:
     dim_head: int = 32
     mlp_dim: int = 256
     dropout: float = 0.0
-    family: str = "none"          # a rope_blocks family
-    n_axes: int = 2               # 1: raster index of the patch, 2: (row, col)
+    family: str = "none"  # a rope_blocks family
+    n_axes: int = 2  # 1: raster index of the patch, 2: (row, col)
     block_size: int = 2
     enc_options: dict = field(default_factory=dict)
-    pos_scale: float = 1.0        # positions = grid coordinates * pos_scale (LieRE: 1 / (grid side - 1))
-    pool: str = "cls"             # "cls": class token, "mean": mean of the patch tokens
+    pos_scale: float = 1.0  # positions = grid coordinates * pos_scale (LieRE: 1 / (grid side - 1))
+    pool: str = "cls"  # "cls": class token, "mean": mean of the patch tokens
     share_encoding: bool = False  # one encoding for all layers instead of one per layer
-    fold_basis: bool = False      # planar families: fold the basis Q^T into W_q, W_k once per step (theory T5)
+    fold_basis: bool = False  # planar families: fold the basis Q^T into W_q, W_k once per step (theory T5)
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -54,16 +55,6 @@ class ViTConfig:
         return self.image_size // self.patch_size
 
 
-def grid_positions(rows: int, cols: int, n_axes: int, scale: float, device=None) -> torch.Tensor:
-    """(rows * cols, n_axes) positions of a patch grid in raster order."""
-    r, c = torch.meshgrid(torch.arange(rows, device=device), torch.arange(cols, device=device), indexing="ij")
-    if n_axes == 1:
-        pos = (r * cols + c).reshape(-1, 1)
-    else:
-        pos = torch.stack((r, c), dim=-1).reshape(-1, 2)
-    return pos.float() * scale
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
@@ -74,18 +65,16 @@ class Attention(nn.Module):
         self.proj = nn.Linear(inner, cfg.dim)
         self.proj_drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, enc, pos):
+    def forward(self, x, enc, pos, num_prefix_tokens):
         b, n, _ = x.shape
         folded = enc is not None and self.fold_basis
         qkv = F.linear(x, self.folded_weight(enc)) if folded else self.qkv(x)
         q, k, v = qkv.view(b, n, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
         if enc is not None:
             # Attention sees q and k only through dot products, so the encoding may leave them in
-            # its plane basis and skip the map back (theory T5): the same logits, less work. Every
-            # token must then be in that basis, the class token too: it goes through at position
-            # 0, where the rotation is the identity, so its logits are those of an unrotated token.
+            # its plane basis and skip the map back (theory T5): the same logits, less work.
             # Folded, W_q and W_k already map into the plane basis and only the planes turn.
-            q, k = enc(q, k, pos, folded=True) if folded else enc(q, k, pos, for_logits=True)
+            q, k = enc(q, k, pos, num_prefix_tokens=num_prefix_tokens, folded=folded, for_logits=not folded)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.proj_drop(self.proj(y.transpose(1, 2).reshape(b, n, -1)))
 
@@ -102,12 +91,15 @@ class Block(nn.Module):
         self.attn = Attention(cfg)
         self.norm2 = nn.LayerNorm(cfg.dim)
         self.mlp = nn.Sequential(
-            nn.Linear(cfg.dim, cfg.mlp_dim), nn.GELU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.mlp_dim, cfg.dim), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.dim, cfg.mlp_dim),
+            nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.mlp_dim, cfg.dim),
+            nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x, enc, pos):
-        x = x + self.attn(self.norm1(x), enc, pos)
+    def forward(self, x, enc, pos, num_prefix_tokens):
+        x = x + self.attn(self.norm1(x), enc, pos, num_prefix_tokens)
         return x + self.mlp(self.norm2(x))
 
 
@@ -132,11 +124,17 @@ class ViT(nn.Module):
         self.encodings = nn.ModuleList()
         if cfg.family != "none":
             self.encodings.extend(
-                rb.build(cfg.family, head_dim=cfg.dim_head, num_heads=cfg.heads, n_axes=cfg.n_axes,
-                         block_size=cfg.block_size, **cfg.enc_options)
+                rb.build(
+                    cfg.family,
+                    head_dim=cfg.dim_head,
+                    num_heads=cfg.heads,
+                    n_axes=cfg.n_axes,
+                    block_size=cfg.block_size,
+                    **cfg.enc_options,
+                )
                 for _ in range(1 if cfg.share_encoding else cfg.depth)
             )
-        if cfg.fold_basis and not (len(self.encodings) and isinstance(self.encodings[0], rb.planar.PlanarRotation)):
+        if cfg.fold_basis and not (len(self.encodings) and self.encodings[0].has_plane_basis):
             raise ValueError(
                 f"fold_basis=True folds the plane basis of a planar family (axial, mixed, givens, commuting) "
                 f"into W_q and W_k; family {cfg.family!r} has none. Use fold_basis=False."
@@ -153,11 +151,10 @@ class ViT(nn.Module):
             x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
             n_prefix = 1
         x = self.drop(x)
-        pos = grid_positions(rows, cols, self.cfg.n_axes, self.cfg.pos_scale, device=x.device)
-        pos = torch.cat((pos.new_zeros(n_prefix, pos.shape[1]), pos))  # the class token: rotation R(0) = I
+        pos = rb.grid_positions(rows, cols, self.cfg.n_axes, self.cfg.pos_scale, device=x.device)
         for i, block in enumerate(self.blocks):
             enc = self.encodings[0 if self.cfg.share_encoding else i] if len(self.encodings) else None
-            x = block(x, enc, pos)
+            x = block(x, enc, pos, n_prefix)
         x = self.norm(x)
         x = x[:, 0] if n_prefix else x.mean(dim=1)
         return self.head(x)

@@ -15,6 +15,7 @@ the runs:
 A prediction holds when all its comparisons hold, fails when any fails, and is undecided
 otherwise.
 """
+
 from __future__ import annotations
 
 import math
@@ -68,13 +69,14 @@ def combine(verdicts) -> str:
 @dataclass(frozen=True)
 class Side:
     """The mean over ``models`` of the score ``test`` ("test" or an extra test's name)."""
+
     models: tuple[str, ...]
     test: str = "test"
 
 
 @dataclass(frozen=True)
 class Comparison:
-    claim: str      # what holding would mean, in words
+    claim: str  # what holding would mean, in words
     a: Side
     b: Side
     kind: str
@@ -98,8 +100,16 @@ def compare(rows: list[dict], c: Comparison) -> dict:
     """The paired difference A - B over the seeds both sides have, its interval and verdict."""
     a, b = side_by_seed(rows, c.a), side_by_seed(rows, c.b)
     seeds = sorted(set(a) & set(b))
-    out = {"claim": c.claim, "a": list(c.a.models), "a_test": c.a.test, "b": list(c.b.models), "b_test": c.b.test,
-           "kind": c.kind, "margin": c.margin, "seeds": seeds}
+    out = {
+        "claim": c.claim,
+        "a": list(c.a.models),
+        "a_test": c.a.test,
+        "b": list(c.b.models),
+        "b_test": c.b.test,
+        "kind": c.kind,
+        "margin": c.margin,
+        "seeds": seeds,
+    }
     if not seeds:
         return {**out, "difference": None, "ci": None, "verdict": "undecided"}
     mean, low, high = mean_ci([a[s] - b[s] for s in seeds])

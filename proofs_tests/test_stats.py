@@ -1,0 +1,101 @@
+"""Confidence intervals and paired comparisons (records/stats.py), against scipy and on chosen intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from records import stats
+
+
+def test_mean_ci_matches_scipy():
+    for values in ([0.81, 0.84, 0.79, 0.88, 0.83], [1.0, 2.0], [3, 5, 4, 10, -2, 7, 7]):
+        mean, low, high = stats.mean_ci(values)
+        ref_low, ref_high = scipy_stats.t.interval(
+            0.95, len(values) - 1, loc=np.mean(values), scale=scipy_stats.sem(values)
+        )
+        assert mean == pytest.approx(np.mean(values)) and low == pytest.approx(ref_low)
+        assert high == pytest.approx(ref_high)
+        _, low90, high90 = stats.mean_ci(values, level=0.9)
+        assert (low90, high90) == pytest.approx(
+            scipy_stats.t.interval(0.9, len(values) - 1, loc=np.mean(values), scale=scipy_stats.sem(values))
+        )
+    assert stats.mean_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    mean, low, high = stats.mean_ci([0.7])
+    assert mean == 0.7 and math.isnan(low) and math.isnan(high)
+    with pytest.raises(ValueError):
+        stats.mean_ci([])
+
+
+@pytest.mark.parametrize("level, band", [(0.95, (0.93, 0.97)), (0.8, (0.77, 0.83))])
+def test_mean_ci_covers_the_true_mean_at_its_level(level, band):
+    rng = np.random.default_rng(1234)
+    samples = rng.normal(0.7, 0.05, size=(2000, 5))
+    cis = [stats.mean_ci(s, level=level) for s in samples]
+    coverage = np.mean([low < 0.7 < high for _, low, high in cis])
+    assert band[0] <= coverage <= band[1], coverage
+
+
+def test_verdict_on_chosen_intervals():
+    m = 0.25  # exact in binary, so the boundaries are exact
+    equivalent = {
+        (-0.125, 0.125): "holds",
+        (-0.24, 0.24): "holds",
+        (-0.25, 0.125): "undecided",
+        (-0.125, 0.25): "undecided",
+        (-0.5, 0.5): "undecided",
+        (0.125, 0.5): "undecided",
+        (0.25, 0.5): "undecided",
+        (0.375, 0.5): "fails",
+        (-0.5, -0.375): "fails",
+        (-0.5, -0.25): "undecided",
+    }
+    greater = {
+        (0.375, 0.5): "holds",
+        (0.26, 0.3): "holds",
+        (0.25, 0.5): "undecided",
+        (0.125, 0.375): "undecided",
+        (0.0, 0.25): "undecided",
+        (0.0, 0.125): "fails",
+        (-0.5, -0.375): "fails",
+    }
+    for kind, cases in (("equivalent", equivalent), ("greater", greater)):
+        for (low, high), expected in cases.items():
+            assert stats.verdict(low, high, kind, m) == expected, (kind, low, high)
+        assert stats.verdict(math.nan, math.nan, kind, m) == "undecided"
+    with pytest.raises(ValueError) as e:
+        stats.verdict(0.0, 0.1, "less", m)
+    assert "less" in str(e.value) and "equivalent" in str(e.value)
+
+
+def test_combine():
+    assert stats.combine([]) == "undecided"
+    assert stats.combine(["holds"]) == "holds" and stats.combine(["holds"] * 3) == "holds"
+    assert stats.combine(["holds", "undecided"]) == "undecided"
+    assert stats.combine(["holds", "fails", "undecided"]) == "fails"
+    assert stats.combine(["undecided", "fails"]) == "fails" and stats.combine(["undecided"]) == "undecided"
+    assert stats.combine(iter(["holds", "holds"])) == "holds"
+
+
+def test_compare_pairs_by_seed_and_needs_every_model_of_a_side():
+    rows = [
+        {"model": m, "seed": s, "test_acc": acc, "extra_acc": {"far": acc - 0.5}}
+        for m, accs in (("a1", [0.5, 0.6, 0.7]), ("a2", [0.7, 0.8, 0.9]), ("b", [0.2, 0.4, 0.9]))
+        for s, acc in zip((0, 1, 2), accs)
+    ]
+    c = stats.Comparison("a beats b", stats.Side(("a1", "a2")), stats.Side(("b",)), "greater", 0.1)
+    out = stats.compare(rows, c)
+    assert out["seeds"] == [0, 1, 2] and out["kind"] == "greater" and out["a"] == ["a1", "a2"]
+    diffs = [0.6 - 0.2, 0.7 - 0.4, 0.8 - 0.9]
+    assert out["difference"] == pytest.approx(np.mean(diffs)) and out["ci"] == pytest.approx(stats.mean_ci(diffs)[1:])
+    # seed 2 without a2: the side has no mean there, so the pair is left out
+    out = stats.compare([r for r in rows if (r["model"], r["seed"]) != ("a2", 2)], c)
+    assert out["seeds"] == [0, 1] and out["difference"] == pytest.approx(0.35)
+    # another test of the same models
+    out = stats.compare(rows, stats.Comparison("x", stats.Side(("b",), "far"), stats.Side(("b",)), "equivalent", 0.6))
+    assert out["difference"] == pytest.approx(-0.5) and out["verdict"] == "holds" and out["b_test"] == "test"
+    out = stats.compare(rows, stats.Comparison("x", stats.Side(("a1",)), stats.Side(("nobody",)), "equivalent", 0.1))
+    assert out["seeds"] == [] and out["difference"] is None and out["verdict"] == "undecided"

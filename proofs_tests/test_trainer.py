@@ -1,0 +1,69 @@
+"""The trainer (training/trainer.py, training/optim.py) in process on the CPU: what a run writes, what the
+optimizers decay, and how a NaN loss stops a run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import train, train_error
+
+from training import models
+from training.optim import build_optimizers
+from training.vit import ViT
+
+# Training tests run on one thread each (the fixture lives in conftest.py).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_train_writes_metrics_result_and_checkpoints(tmp_path, cifar_root):
+    assert train(tmp_path, cifar_root, "--seed", "3") == 0
+    result = json.loads((tmp_path / "results/cifar10/r.json").read_text())
+    for key in ("config", "commit", "device", "seed", "parameters", "relative_error", "history", "best", "command"):
+        assert key in result, key
+    assert result["finished"] and result["seed"] == 3 and len(result["history"]) == 2
+    assert result["relative_error"] and max(result["relative_error"]) < 1e-4  # axial RoPE is relative
+    epoch = result["history"][0]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "images_per_sec"):
+        assert isinstance(epoch[key], float), key
+    # The best epoch is chosen on validation accuracy, never on the test set.
+    best_val = max(h["val_acc"] for h in result["history"])
+    assert result["best"]["val_acc"] == best_val
+    lines = (tmp_path / "runs/cifar10/r/metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    ckpt = torch.load(tmp_path / "runs/cifar10/r/last.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and (tmp_path / "runs/cifar10/r/best.pt").exists()
+    assert not list((tmp_path / "runs/cifar10/r").glob(".*tmp*"))
+
+
+def test_weight_decay_skips_norms_biases_tokens_and_rotations():
+    model = models.build_model("vit_commuting_mixed_rope_2D_4x4_digits", image_size=8, in_chans=1, num_classes=10)
+    optimizers = build_optimizers(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decayed = {names[id(p)] for g in optimizers[0].param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    assert "blocks.0.attn.qkv.weight" in decayed and "head.weight" in decayed
+    assert not any("norm" in n or n.endswith("bias") or "encodings" in n or n == "cls_token" for n in decayed)
+    assert type(optimizers[1]).__name__ == "RiemannianAdam"  # the Stiefel bases
+    assert sum(len(g["params"]) for o in optimizers for g in o.param_groups) == len(names)
+
+
+def test_nan_loss_stops_with_the_step_and_the_last_good_checkpoint(tmp_path, cifar_root, capsys, monkeypatch):
+    calls = {"n": 0}
+    forward = ViT.forward
+
+    def poisoned(self, x):
+        out = forward(self, x)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == 8:  # 5 steps per epoch: the 3rd step of epoch 2
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(ViT, "forward", poisoned)
+    assert train(tmp_path, cifar_root, epochs=3) == 2
+    err = train_error(capsys)
+    assert "at step 8 (epoch 2, batch 3)" in err
+    assert f"last good checkpoint is {tmp_path / 'runs/cifar10/r/last.pt'} (epoch 1)" in err
+    result = json.loads((tmp_path / "results/cifar10/r.json").read_text())
+    assert result["epochs_done"] == 1 and not result["finished"]

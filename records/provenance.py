@@ -1,0 +1,83 @@
+"""Where a result came from (commit, device, date, command), and files written atomically.
+
+Every writer of results, checkpoints, benchmarks and certificates uses this module, so a
+result file always says which code made it, on what, and when, in one format. It imports
+no torch: ``rope-blocks prove`` records its certificates without loading it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# The folders whose code produces results: a change there makes a result's commit "uncommitted".
+CODE = ("records", "rope_blocks", "theory", "training", "benchmarks", "commands", "paper")
+DIRTY = " (with uncommitted changes)"
+
+
+def git_commit(code: Sequence[str] = CODE) -> str:
+    """HEAD, flagged when the folders holding the code that ran differ from it (new files count too)."""
+    # No optional index lock: a status taken while other git commands run must not make them fail.
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *code], cwd=REPO, capture_output=True, text=True, check=True, env=env
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head.stdout.strip() + (DIRTY if dirty.stdout.strip() else "")
+
+
+def now() -> str:
+    """The date and time in UTC, ISO 8601 to the second: the one date format of every result file."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def device_description(gpu: str | None = None, *, processes: int = 1, threads: int | None = None) -> str:
+    """'2 x NVIDIA H100 80GB HBM3', or '1 x CPU process (1 thread; x86_64, 2 cores)'."""
+    if gpu is not None:
+        return f"{processes} x {gpu}"
+    per = "" if threads is None else f"{threads} thread{'s' if threads != 1 else ''}; "
+    cpu = platform.processor() or platform.machine()
+    return f"{processes} x CPU process ({per}{cpu}, {os.cpu_count()} cores)"
+
+
+def header(argv: Sequence[str], device: str) -> dict:
+    """The fields every result file starts with: command, commit, device and date."""
+    return {"command": shlex.join(argv), "commit": git_commit(), "device": device, "date": now()}
+
+
+def atomic_write(path: Path, write: Callable) -> None:
+    """Write ``path`` through ``write(binary file)``: beside it under a temporary name, flushed to disk,
+    then renamed over it, so a process killed at any moment leaves the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(obj, path: Path, indent: int = 1) -> None:
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=indent) + "\n").encode()))
+
+
+def write_jsonl(records: list[dict], path: Path) -> None:
+    atomic_write(path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in records).encode()))
+
+
+def write_text(text: str, path: Path) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))

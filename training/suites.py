@@ -1,0 +1,129 @@
+"""The zoo's suites: which models train on which data set, with which seeds and epochs.
+
+* `digits`: the seed's rows and the new families on scikit-learn's 8x8 digits, at the digits
+  size (3 seeds) and at one matched width (5 seeds), where every model is also compared with
+  RoPE-Mixed: a paired difference with its 95% interval, and an equivalence verdict with a
+  margin of EQUIVALENCE_MARGIN;
+* `probes`: the generated probe tasks of training/probes.py (5 seeds, paired), with the verdicts
+  of the predictions P1-P3 that the tasks test (training/probes.py: PREDICTIONS).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from records.model_id import ModelId
+
+from . import models, probes
+
+SUITES = ("digits", "probes")
+# One model per family (and both commuting designs), all at the matched width.
+QUICK_VARIANTS = [
+    "no_rope",
+    "rope_2D_axial_2x2",
+    "mixed_rope_2D_2x2",
+    "rope_2D_axial_3x3_0",
+    "weighted_rope_2D_axial_3x3",
+    "commuting_axial_rope_2D_4x4",
+    "commuting_mixed_rope_2D_4x4",
+    "liere_rope_2D_4x4",
+]
+QUICK_PROBE_VARIANTS = ["no_rope", "rope_2D_axial_2x2", "mixed_rope_2D_2x2"]
+REFERENCE = "vit_mixed_rope_2D_2x2_matched_digits"  # the digits suite's equivalence reference
+EQUIVALENCE_MARGIN = 0.03
+
+
+@dataclass(frozen=True)
+class Group:
+    """Models trained on one data set with the same seeds and epochs."""
+
+    dataset: str
+    models: tuple[str, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+
+
+def suite_groups(suite: str, quick: bool) -> list[Group]:
+    if suite == "digits":
+        if quick:
+            return [Group("digits", tuple(f"vit_{v}_matched_digits" for v in QUICK_VARIANTS), (0,), 8)]
+        return [
+            Group("digits", tuple(models.model_names("digits")), (0, 1, 2), 30),
+            Group("digits", tuple(models.model_names("matched_digits")), (0, 1, 2, 3, 4), 30),
+        ]
+    groups = []
+    for size, (task, variants, epochs) in probes.SUITE.items():
+        names = [f"vit_{v}_{size}" for v in (QUICK_PROBE_VARIANTS if quick else variants)]
+        groups.append(Group(task, tuple(names), (0,) if quick else probes.SEEDS, 2 if quick else epochs))
+    return groups
+
+
+def select(
+    suite: str, quick: bool, names: list[str] | None, seeds: list[int] | None, epochs: int | None
+) -> list[Group]:
+    """The groups a zoo command trains: the suite's, or the named models, with seeds and epochs overridden."""
+    groups = suite_groups(suite, quick)
+    if names is not None:
+        for name in names:
+            _check_in_suite(name, suite)
+        # Each model trains with the seeds and epochs of the suite's group of its size (quick: the quick ones).
+        defaults = {models.size_of(g.models[0]): g for g in suite_groups(suite, quick=False)}
+        sizes = dict.fromkeys(models.size_of(m) for m in names)
+        groups = [
+            Group(
+                defaults[z].dataset,
+                tuple(m for m in names if models.size_of(m) == z),
+                groups[0].seeds if quick else defaults[z].seeds,
+                groups[0].epochs if quick else defaults[z].epochs,
+            )
+            for z in sizes
+        ]
+    return [
+        Group(g.dataset, g.models, tuple(seeds) if seeds is not None else g.seeds, epochs or g.epochs) for g in groups
+    ]
+
+
+def _check_in_suite(name: str, suite: str) -> None:
+    models.check_name(name)
+    dataset = training_set(name)
+    if dataset is None or (suite == "probes") != (dataset in probes.TASKS):
+        hint = (
+            "the size of no suite"
+            if dataset is None
+            else f"for --suite {'probes' if dataset in probes.TASKS else 'digits'}"
+        )
+        raise ValueError(
+            f"model {name} is not one of the {suite} suite's sizes ({hint}); pass a model "
+            f"of the sizes {', '.join(suite_sizes(suite))}."
+        )
+
+
+def training_set(name: str) -> str | None:
+    """The data set a registered model trains on in the zoo (None: a CIFAR size)."""
+    size = ModelId.parse(name).size
+    if size in ("digits", "matched_digits"):
+        return "digits"
+    return probes.SUITE[size][0] if size in probes.SUITE else None
+
+
+def suite_sizes(suite: str) -> list[str]:
+    return ["digits", "matched_digits"] if suite == "digits" else list(probes.SUITE)
+
+
+def check_summary_suite(path: Path, suite: str) -> None:
+    """Refuse to write one suite's summary over another's."""
+    try:
+        earlier = json.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} exists but cannot be read ({e}); move it away or pass another --out.") from None
+    # Summaries from before the probes suite carry no suite name: they are the digits suite's.
+    if earlier.get("suite", "digits") != suite:
+        raise ValueError(
+            f"{path} holds the summary of another suite ({earlier.get('suite', 'digits')!r}, made by "
+            f"{earlier.get('command', 'an unknown command')!r}); it was left as it is. Pass another "
+            "--out for this suite."
+        )

@@ -1,0 +1,95 @@
+"""The zoo's summary in Markdown: a table per group of models, then the comparisons and verdicts."""
+
+from __future__ import annotations
+
+import math
+
+from records import stats
+from records.model_id import ModelId
+
+from .suites import Group
+
+
+def fmt_ci(values) -> str:
+    """'mean [low, high]' (95% interval over seeds); the mean alone for one seed."""
+    mean, low, high = stats.mean_ci(values)
+    return f"{mean:.4f}" if math.isnan(low) else f"{mean:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def fmt_difference(c: dict) -> str:
+    if c["difference"] is None:
+        return "-"
+    ci = "" if c["ci"] is None else f" [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]"
+    return f"{c['difference']:+.4f}{ci}"
+
+
+def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: dict) -> str:
+    """Markdown: a table per group (mean and 95% interval over seeds), then the analysis."""
+    parts = []
+    for g in groups:
+        mine = {name: [r for r in rows if r["model"] == name and r["seed"] in g.seeds] for name in g.models}
+        mine = {name: runs for name, runs in mine.items() if runs}
+        if not mine:
+            continue
+        tests = list(dict.fromkeys(t for runs in mine.values() for r in runs for t in r["extra_acc"]))
+        lines = [
+            "| model | seeds | test acc | "
+            + "".join(f"{t} acc | " for t in tests)
+            + "params | encoding params | relative (theory) | measured relative error |",
+            "| --- " * (7 + len(tests)) + "|",
+        ]
+        for name, runs in mine.items():
+            rel = runs[0]["relative_by_theory"]
+            errors = [r["relative_error"] for r in runs if r["relative_error"] is not None]
+            extra = "".join(f"{fmt_ci(r['extra_acc'][t] for r in runs)} | " for t in tests)
+            lines.append(
+                f"| {name} | {len(runs)} | {fmt_ci(r['test_acc'] for r in runs)} | {extra}"
+                f"{runs[0]['parameters']:,} | {runs[0]['encoding_parameters']:,} "
+                f"| {'-' if rel is None else 'yes' if rel else 'no'} "
+                f"| {f'{max(errors):.1e}' if errors else '-'} |"
+            )
+        parts.append(
+            f"Size {ModelId.parse(g.models[0]).size}, trained on {g.dataset} for {g.epochs} epochs, seeds "
+            f"{', '.join(map(str, g.seeds))} (accuracy: mean [95% interval over seeds]):\n\n" + "\n".join(lines)
+        )
+    if "equivalence" in analysis and analysis["equivalence"]["comparisons"]:
+        eq = analysis["equivalence"]
+        lines = [
+            f"Each matched model against {eq['reference']}: paired difference of test accuracy "
+            f"[95% interval over seeds]; equivalent when the interval lies within +-{eq['margin']}.",
+            "",
+            "| model | difference | verdict |",
+            "| --- | --- | --- |",
+        ]
+        lines += [
+            f"| {variant_name(c['a'][0])} | {fmt_difference(c)} | {_equivalence_words(c['verdict'])} |"
+            for c in eq["comparisons"]
+        ]
+        parts.append("\n".join(lines))
+    for pid, p in analysis.get("predictions", {}).items():
+        lines = [
+            f"{pid}: {p['statement']} Verdict: **{p['verdict']}**.",
+            "",
+            "| claim | A | B | A - B [95% interval] | test | margin | verdict |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {c['claim']} | {_side(c['a'], c['a_test'])} | {_side(c['b'], c['b_test'])} "
+            f"| {fmt_difference(c)} | {c['kind']} | {c['margin']} | {c['verdict']} |"
+            for c in p["comparisons"]
+        ]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _side(names: list[str], test: str) -> str:
+    return f"{', '.join(variant_name(n) for n in names)} ({test})"
+
+
+def variant_name(name: str) -> str:
+    """vit_<variant>_<size> -> <variant>."""
+    return str(ModelId.parse(name).variant)
+
+
+def _equivalence_words(verdict: str) -> str:
+    return {"holds": "equivalent", "fails": "differs", "undecided": "undecided"}[verdict]

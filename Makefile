@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/rope-blocks
 STAMP := $(VENV)/.installed
 
-.PHONY: setup latex demo test paper results check prove zoo probes bench bench-gpu
+.PHONY: setup latex fashion-data demo test paper results check prove zoo probes bench bench-gpu
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
@@ -15,37 +15,48 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The PDF needs LaTeX. Without apt-get or the rights to use it, everything else still runs and
-# `rope-blocks paper` still writes the tables and figures; only the PDF step is skipped.
+# Debian packages, installed with apt-get (through sudo when not root) when missing, and said so.
+# Without apt-get or the rights to use it, everything else still runs.
+APT_INSTALL = SUDO=$$([ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo); \
+	command -v apt-get >/dev/null && $$SUDO apt-get update \
+	&& $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+
+# The PDF needs LaTeX; without it `rope-blocks paper` still writes the tables and figures.
 LATEX_PACKAGES := texlive-latex-base texlive-latex-recommended latexmk poppler-utils
 latex:
 	@command -v latexmk >/dev/null || { \
 	  echo "LaTeX (latexmk) not found: installing $(LATEX_PACKAGES) with apt-get"; \
-	  SUDO=$$([ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null && echo sudo); \
-	  { command -v apt-get >/dev/null \
-	    && $$SUDO apt-get update \
-	    && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(LATEX_PACKAGES); } \
-	  || echo "LaTeX could not be installed: the PDF step will be skipped"; }
+	  { $(APT_INSTALL) $(LATEX_PACKAGES); } || echo "LaTeX could not be installed: the PDF step will be skipped"; }
+
+# Fashion-MNIST's original IDX files, from Debian (training/fashion.py unpacks them; never downloaded).
+FASHION_PACKAGE := dataset-fashion-mnist
+fashion-data:
+	@test -d /usr/share/datasets/fashion-mnist || { \
+	  echo "Fashion-MNIST not found: installing $(FASHION_PACKAGE) with apt-get"; \
+	  { $(APT_INSTALL) $(FASHION_PACKAGE); } \
+	  || echo "Fashion-MNIST could not be installed: the fashion data set needs it (or --data-path)"; }
 
 # The main job on the offline default: the proofs, the family table, the quick digits comparison,
-# the quick probe suite, a quick CPU benchmark, and the paper built from the committed results/.
+# the quick probe suite, the quick Fashion-MNIST suite, a quick CPU benchmark, and the paper built from the committed results/.
 # Everything it writes goes under runs/ (git-ignored): a clone stays as it was.
 DEMO := runs/demo
-demo: setup latex
-	$(CLI) prove --out $(DEMO)/theorems.json
+demo: setup latex fashion-data
+	$(CLI) prove --out $(DEMO)/theorems.json --overwrite
 	$(CLI) check
 	$(CLI) zoo --suite digits --quick --out $(DEMO)/zoo-digits
 	$(CLI) zoo --suite probes --quick --out $(DEMO)/zoo-probes
-	$(CLI) bench encodings --batch 2 --reps 1 --warmup 0 --block-sizes 2 4 8 --out $(DEMO)/bench
+	$(CLI) zoo --suite fashion --quick --out $(DEMO)/zoo-fashion
+	$(CLI) bench encodings --batch 2 --reps 1 --warmup 0 --block-sizes 2 4 8 --out $(DEMO)/bench --overwrite
 	$(CLI) paper --out $(DEMO)/paper
 	@printf '\ndemo done, everything under $(DEMO)/:\n  theorems: theorems.json\n'
 	@printf '  quick digits comparison: zoo-digits/results/digits/summary.md\n'
 	@printf '  quick probe suite: zoo-probes/results/probes/summary.md\n'
+	@printf '  quick Fashion-MNIST suite: zoo-fashion/results/fashion/summary.md\n'
 	@printf '  quick CPU benchmark: bench/cpu-encodings.json\n'
 	@printf '  paper from the committed results/: paper/build/rope-blocks.pdf\n'
 
 # The style (ruff) and the one-way layers (import-linter, pyproject.toml) are checked before the tests.
-test: setup latex
+test: setup latex fashion-data
 	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/ruff format --check --no-cache .
 	$(VENV)/bin/lint-imports --no-cache
@@ -63,7 +74,7 @@ check: setup
 results: prove zoo probes
 
 prove: setup
-	$(CLI) prove --out results/theorems.json
+	$(CLI) prove --out results/theorems.json --overwrite
 
 zoo: setup
 	$(CLI) zoo --suite digits --out .
@@ -75,8 +86,8 @@ probes: setup
 # A CIFAR-sized training step takes about a second per image on such a CPU, so only the seed's
 # 11 models are stepped here (the projection needs them); the GPU script measures every model.
 bench: setup
-	$(CLI) bench encodings --batch 8 --reps 3 --warmup 1 --out results/bench
-	$(CLI) bench train --models seed --batch 2 --reps 1 --warmup 0 --out results/bench
+	$(CLI) bench encodings --batch 8 --reps 3 --warmup 1 --out results/bench --overwrite
+	$(CLI) bench train --models seed --batch 2 --reps 1 --warmup 0 --out results/bench --overwrite
 
 bench-gpu: setup
 	bash benchmarks/gpu.sh

@@ -36,7 +36,7 @@ from training.config import TrainConfig
 from training.optim import build_optimizers
 from training.vit import ViT
 
-from .common import median_seconds, memory_bytes
+from .common import CPU_FLASH, median_seconds, memory_bytes
 
 SEED_EPOCHS, SEED_IMAGES = 25, 50_000
 CIFAR = {"image_size": 32, "in_chans": 3, "num_classes": 10}
@@ -91,7 +91,7 @@ def make_step(name: str, device: torch.device, batch: int, amp: bool, compile_: 
 def measure(name, device, batch, amp, compile_, warmup, reps, fold=False) -> dict:
     model, forward, step = make_step(name, device, batch, amp, compile_, fold)
     seconds = median_seconds(step, device, warmup, reps)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=CPU_FLASH) as counter:
         forward()[0].backward()
     flops = counter.get_total_flops()
     peak = peak_flops(device)

@@ -9,8 +9,26 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils import flop_counter
 
 from records import provenance
+
+
+def _flash_flops(q, k, v, *args, **kwargs) -> int:
+    return flop_counter.sdpa_flop_count(q, k, v)
+
+
+def _flash_backward_flops(grad, q, k, v, *args, **kwargs) -> int:
+    # The four products of the gradients: the kernel's recomputation of the scores is not a model FLOP,
+    # and without it every attention path (fused, math, written out) counts the same.
+    return 2 * flop_counter.sdpa_flop_count(q, k, v)
+
+
+# FlopCounterMode(custom_mapping=CPU_FLASH) counts SDPA's fused CPU kernel, which it skips by itself
+CPU_FLASH = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _flash_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _flash_backward_flops,
+}
 
 
 def device_text(device: torch.device) -> str:
@@ -27,15 +45,22 @@ def device_slug(device: torch.device) -> str:
     return re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower()).strip("-")
 
 
-def write_result(name: str, device: torch.device, payload: dict, out_dir: Path, argv: list[str]) -> Path:
+def write_result(
+    name: str, device: torch.device, payload: dict, out_dir: Path, argv: list[str], overwrite: bool = False
+) -> Path:
     """<out_dir>/<device>-<name>.json, written atomically, headed by the command ``argv``, commit, device and date.
 
     The torch and Python versions go beside them: a timing means little without the library that ran.
     """
     path = Path(out_dir) / f"{device_slug(device)}-{name}.json"
+    provenance.check_new(path, overwrite)
     versions = {"torch": torch.__version__, "python": platform.python_version()}
     # indent 2: the format of the committed results/bench files, so a rerun's diff shows only the numbers
-    provenance.write_json({**provenance.header(argv, device_text(device)), **versions, **payload}, path, indent=2)
+    provenance.write_json(
+        {**provenance.header(argv, device_text(device), code=(*provenance.CODE, "benchmarks")), **versions, **payload},
+        path,
+        indent=2,
+    )
     return path
 
 

@@ -1,26 +1,30 @@
 """`rope-blocks bench`: speed and memory benchmarks of the encodings and of training steps.
 
 `rope-blocks bench encodings` times the rotated q and k of every family and block size;
-`rope-blocks bench train` times training steps of the seed's and the matched models. Each writes
-<out>/<device>-<name>.json (the committed ones: --out results/bench).
+`rope-blocks bench train` times training steps of the seed's and the matched models;
+`rope-blocks bench step` sets one shape's training step against the matmul peak measured in the same
+process and against timm's RoPE-Mixed ViT. Each writes <out>/<device>-<name>.json (the committed
+ones: --out results/bench).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 import torch
 
-from benchmarks import bench_encodings, bench_train
+from benchmarks import bench_encodings, bench_step, bench_train
 from benchmarks.common import write_result
 from records import provenance
+from records.model_id import Variant
 
 from .flags import Parser, parser
 
 PROG = "rope-blocks bench"
-DEFAULT_OUT = provenance.REPO / "runs" / "bench"
+DEFAULT_OUT = provenance.RUNS / "bench"
 
 
 def block_size(text: str) -> int | str:
@@ -50,6 +54,7 @@ def add_run_arguments(p: Parser, name: str | None, name_default: str = "%(defaul
         help="folder of the result file (default: %(default)s; the committed results: results/bench)",
     )
     p.add_argument("--name", default=name, help=f"result file <out>/<device>-<name>.json (default: {name_default})")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing result file")
 
 
 def add_encodings(sub) -> Parser:
@@ -111,6 +116,33 @@ def add_train(sub) -> Parser:
     return p
 
 
+def add_step(sub) -> Parser:
+    p = sub.add_parser(
+        "step",
+        help="one shape's training step: FLOP/s against this process's matmul peak, and against timm's model",
+        description=bench_step.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    add_run_arguments(p, name=None, name_default="step-<shape>")
+    p.set_defaults(batch=None, reps=5, warmup=1, threads=1)  # the trainer's zoo runs one thread per process
+    p.add_argument("--shape", choices=tuple(bench_step.SHAPES), default="fashion", help="default: %(default)s")
+    p.add_argument(
+        "--models", nargs="+", default=list(bench_step.MODELS), metavar="VARIANT",
+        help="variant names (records.model_id), default: %(default)s",
+    )  # fmt: skip
+    p.add_argument("--precisions", nargs="+", choices=bench_step.PRECISIONS, default=list(bench_step.PRECISIONS))
+    p.add_argument("--dropouts", nargs="+", type=float, default=[0.0, 0.1], metavar="P")
+    p.add_argument("--recipes", nargs="+", choices=tuple(bench_step.RECIPES), default=list(bench_step.RECIPES))
+    p.add_argument(
+        "--compile-dropouts", nargs="*", type=float, default=[0.0], metavar="P",
+        help="dropout rates that also run the compiled recipe (each compile takes tens of seconds; default 0)",
+    )  # fmt: skip
+    p.add_argument("--no-fold", action="store_true", help="leave out the folded rows of models with a learned basis")
+    p.add_argument("--no-timm", action="store_true", help="leave out timm's model (and the ratios to it)")
+    return p
+
+
 def setup_device(args: argparse.Namespace, p: Parser) -> torch.device:
     """Check the options of ``add_run_arguments`` and set the device up."""
     try:
@@ -147,10 +179,32 @@ def train(args: argparse.Namespace, p: Parser) -> tuple[str, torch.device, dict,
     return args.name or ("train-fold" if fold else "train"), device, payload, bench_train.report(payload)
 
 
+def step(args: argparse.Namespace, p: Parser) -> tuple[str, torch.device, dict, str]:
+    """Run ``rope-blocks bench step``: (result name, device, payload, report)."""
+    shape = bench_step.SHAPES[args.shape]
+    if args.batch is not None and args.batch >= 1:
+        shape = dataclasses.replace(shape, batch=args.batch)
+    args.batch = shape.batch if args.batch is None else args.batch
+    for name in args.models:
+        try:
+            Variant.parse(name)
+        except ValueError as e:
+            p.error(f"--models: {e}")
+    if any(not 0 <= d <= 1 for d in (*args.dropouts, *args.compile_dropouts)):
+        p.error("--dropouts and --compile-dropouts are probabilities in [0, 1]")
+    device = setup_device(args, p)
+    payload = bench_step.benchmark(
+        shape, device, args.warmup, args.reps, args.models, args.precisions, args.dropouts, args.recipes,
+        fold=not args.no_fold, timm=not args.no_timm, compile_dropouts=tuple(args.compile_dropouts),
+        log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    return args.name or f"step-{args.shape}", device, payload, bench_step.report(payload)
+
+
 def build_parser() -> Parser:
     p = parser(PROG, __doc__)
-    sub = p.add_subparsers(dest="benchmark", required=True, metavar="{encodings,train}")
-    for add, run in ((add_encodings, encodings), (add_train, train)):
+    sub = p.add_subparsers(dest="benchmark", required=True, metavar="{encodings,train,step}")
+    for add, run in ((add_encodings, encodings), (add_train, train), (add_step, step)):
         subparser = add(sub)
         # an error names the subcommand's own usage, whose options it is about
         subparser.set_defaults(run=run, parser=subparser)
@@ -160,8 +214,13 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
-    name, device, payload, report = args.run(args, args.parser)
-    path = write_result(name, device, payload, args.out, ["rope-blocks", "bench", *argv])
+    try:
+        provenance.check_writable(args.out)
+        name, device, payload, report = args.run(args, args.parser)
+        path = write_result(name, device, payload, args.out, ["rope-blocks", "bench", *argv], args.overwrite)
+    except ValueError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
     print(report)
     print(f"\nwrote {path}")
     return 0

@@ -25,10 +25,6 @@ class Parser(argparse.ArgumentParser):
         canonical = sorted(spelled, key=lambda n: ("_" in n, spelled.index(n)))  # the dashed spelling first
         return super().add_argument(*canonical, **kwargs)
 
-    def error(self, message):
-        self.print_usage()
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
 
 def parser(prog: str, doc: str, **kwargs) -> Parser:
     """A Parser whose description is the first paragraph of ``doc``.
@@ -47,7 +43,7 @@ def _base_type(annotation) -> type:
     return annotation
 
 
-def add_dataclass_arguments(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
+def add_dataclass_arguments(p: argparse.ArgumentParser, cls) -> None:
     """A flag per field of dataclass ``cls``, with its default, type and help (``metadata["help"]``).
 
     A bool field defaulting to False becomes a switch ``--flag``, one defaulting to True a switch
@@ -57,7 +53,7 @@ def add_dataclass_arguments(p: argparse.ArgumentParser, cls, skip: tuple[str, ..
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta = dict(f.metadata)
-        if f.name in skip or not f.init or meta.pop("flag", "") is None:
+        if not f.init or meta.pop("flag", "") is None:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag, help_ = "--" + f.name.replace("_", "-"), meta.pop("help", None)

@@ -20,7 +20,7 @@ from records import provenance
 from .flags import parser
 
 DEFAULT_RESULTS = provenance.REPO / "results"
-DEFAULT_OUT = provenance.REPO / "runs" / "paper"
+DEFAULT_OUT = provenance.RUNS / "paper"
 
 
 def main(argv: list[str] | None = None) -> int:

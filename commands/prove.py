@@ -14,7 +14,7 @@ from theory import prove
 
 from .flags import parser
 
-DEFAULT_OUT = provenance.REPO / "runs" / "theorems.json"
+DEFAULT_OUT = provenance.RUNS / "theorems.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +34,14 @@ def main(argv: list[str] | None = None) -> int:
         "writes only when --out is given)",
     )
     p.add_argument("--no-write", action="store_true", help="print the table only")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing certificates file")
     args = p.parse_args(argv)
     ids = [w for item in args.only for w in item.split(",") if w.strip()] if args.only else None
     out = args.out if args.out is not None else (None if args.only else DEFAULT_OUT)
     start = time.perf_counter()
     try:
+        if out is not None and not args.no_write:
+            provenance.check_new(out, args.overwrite)
         certificates = prove.run(ids)
     except ValueError as e:
         print(f"rope-blocks prove: error: {e}", file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from records.provenance import REPO
+from records.provenance import RUNS
 from training import suites
 from training.zoo import PROG, Zoo, run_zoo
 
@@ -22,13 +22,15 @@ def parse(argv: list[str]) -> Zoo:
         default="digits",
         choices=suites.SUITES,
         help="digits: the model comparison on the 8x8 digits; probes: the generated probe tasks "
-        "and the verdicts of predictions P1-P3",
+        "and the verdicts of predictions P1-P3; fashion: the comparison on Fashion-MNIST, with resolution "
+        "and translation tests",
     )
     p.add_argument(
         "--quick",
         action="store_true",
         help="a few models, one seed, few epochs (digits: one model per family; probes: "
-        f"{', '.join(suites.QUICK_PROBE_VARIANTS)} on every task)",
+        f"{', '.join(suites.QUICK_PROBE_VARIANTS)} on every task; fashion: three models for one epoch on "
+        "1000 images per split)",
     )
     p.add_argument(
         "--models",
@@ -38,24 +40,30 @@ def parse(argv: list[str]) -> Zoo:
     )
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="override every group's seeds")
     p.add_argument("--epochs", type=int, default=None, help="override every group's epochs")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the suite's (digits, probes 32; fashion 128)")
+    p.add_argument("--lr", type=float, default=None, help="default: the suite's (digits, probes 3e-3; fashion 1e-3)")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one CPU thread each")
+    p.add_argument(
+        "--data-path",
+        default=None,
+        help="folder of the data sets read from files (fashion: its "
+        "FashionMNIST/raw/ cache or your own copy; default: the trainer's)",
+    )
     p.add_argument(
         "--out",
         type=Path,
         default=None,
-        help=f"root of runs/ and results/ (default: {REPO / 'runs'}/zoo[-quick]-<suite>; the committed "
-        "results: --out .)",
+        help=f"root of runs/ and results/ (default: {RUNS}/zoo[-quick]-<suite>; the committed results: --out .)",
     )
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f"--jobs must be at least 1, got {args.jobs}.")
     if args.epochs is not None and args.epochs < 1:
         p.error(f"--epochs must be at least 1, got {args.epochs}.")
-    out = args.out or REPO / "runs" / f"zoo{'-quick' if args.quick else ''}-{args.suite}"
+    out = args.out or RUNS / f"zoo{'-quick' if args.quick else ''}-{args.suite}"
     groups = suites.select(args.suite, args.quick, args.models, args.seeds, args.epochs)
-    return Zoo(args.suite, tuple(groups), out, args.batch_size, args.lr, args.jobs)
+    batch_size, lr = suites.SETTINGS[args.suite]
+    return Zoo(args.suite, tuple(groups), out, args.batch_size or batch_size, args.lr or lr, args.jobs, args.data_path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ CIFAR_COMMAND = (
     "  for s in 0 1 2; do\n"
     "    torchrun --standalone --nproc_per_node 4 -m commands train --optimizer adamw --epochs 25 \\\n"
     "      --model vit_${m}_cifar10 --run_id vit_${m}_cifar10_seed$s --seed $s --cuda --batch_size 64 --lr 0.001 \\\n"
-    "      --dataset cifar10 --data_path data\n"
+    "      --dataset cifar10 --data_path data --out .\n"
     "  done\n"
     "done\n"
 )

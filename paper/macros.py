@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import subprocess
 
 from paper.results import BENCH, DIGITS, PROBES, PROVE, THEOREMS, ZOO, Missing, Results
 from paper.runs import (
@@ -17,7 +16,7 @@ from paper.runs import (
     short_name,
 )
 from paper.tex import code, difference, points, short_commit, tex
-from records.provenance import REPO
+from records import provenance
 
 DIGIT_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 NOT_YET_RUN = "not yet run"
@@ -144,16 +143,6 @@ MACROS = {
 }
 
 
-def head_commit() -> str:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return done.stdout.strip()
-
-
 def field_value(field, data: dict | None) -> str:
     if data is None:
         return NOT_YET_RUN
@@ -165,7 +154,7 @@ def field_value(field, data: dict | None) -> str:
 
 def numbers(res: Results) -> str:
     """The macros the prose uses; those of a missing file (or of a field the file lacks) read 'not yet run'."""
-    values = {"PaperCommit": head_commit()}
+    values = {"PaperCommit": provenance.head(short=True) or "unknown"}
     for name, (prefix, command, fields) in MACROS.items():
         try:
             data = res.load(name, command)

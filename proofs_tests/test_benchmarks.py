@@ -130,7 +130,7 @@ def test_bench_defaults_and_both_flag_spellings():
     parse = bench.build_parser().parse_args
     enc = parse(["encodings"])
     assert (enc.device, enc.batch, enc.reps, enc.warmup, enc.threads) == ("cpu", 64, 5, 2, None)
-    assert enc.out == bench.provenance.REPO / "runs" / "bench" and enc.name == "encodings"
+    assert enc.out == bench.provenance.RUNS / "bench" and enc.name == "encodings"
     assert enc.block_sizes == bench_encodings.BLOCK_SIZES and enc.labels == bench_encodings.LABELS
     train = parse(["train"])
     assert (train.models, train.fold, train.compile, train.compile_models, train.name) == (

@@ -41,3 +41,24 @@ def test_python_dash_m_commands_passes_the_exit_status_on():
         [PYTHON, "-m", "commands", "chekc"], cwd=REPO, env=cpu_env(), capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 2 and "Did you mean 'check'?" in proc.stderr
+
+
+def test_a_bad_flag_exits_2_with_the_usage_on_stderr(capsys):
+    with pytest.raises(SystemExit) as e:
+        commands.main(["check", "--bogus"])
+    captured = capsys.readouterr()
+    assert e.value.code == 2 and captured.out == ""
+    assert "usage: rope-blocks check" in captured.err and "unrecognized arguments: --bogus" in captured.err
+
+
+def test_bench_refuses_to_replace_a_result_and_an_unwritable_out(tmp_path, capsys):
+    argv = ["bench", "encodings", "--batch", "1", "--reps", "1", "--warmup", "0", "--block-sizes", "2"]
+    argv += ["--labels", "axial", "--out", str(tmp_path)]
+    assert commands.main(argv) == 0
+    written = tmp_path / "cpu-encodings.json"
+    before = written.read_bytes()
+    assert commands.main(argv) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err and written.read_bytes() == before
+    assert commands.main([*argv, "--overwrite"]) == 0
+    assert commands.main([*argv[:-1], str(written / "under")]) == 2
+    assert "cannot be written" in capsys.readouterr().err

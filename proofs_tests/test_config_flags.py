@@ -13,11 +13,11 @@ import pytest
 from commands import flags
 from commands import train as command
 from training import models
-from training.config import DEFAULT_OUT, NOT_FLAGS, TrainConfig, command_line, run_paths
+from training.config import DEFAULT_OUT, TrainConfig, command_line, is_flag, run_paths
 
 
 def flag_fields() -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(TrainConfig) if f.name not in NOT_FLAGS]
+    return [f for f in dataclasses.fields(TrainConfig) if is_flag(f)]
 
 
 def test_seed_command_line_is_accepted():
@@ -40,7 +40,7 @@ def test_no_flags_give_the_config_defaults():
 
 def test_every_field_is_a_flag_with_its_help():
     p = flags.Parser(prog="x")
-    flags.add_dataclass_arguments(p, TrainConfig, skip=NOT_FLAGS)
+    flags.add_dataclass_arguments(p, TrainConfig)
     dests = {a.dest: a for a in p._actions if a.dest != "help"}
     assert set(dests) == {f.name for f in flag_fields()}
     for f in flag_fields():
@@ -183,3 +183,15 @@ def test_dataclass_flags_of_every_kind(capsys):
     with pytest.raises(SystemExit):
         p.parse_args(["--hidden", "x"])
     assert "opts: error: " in capsys.readouterr().err
+
+
+def test_resume_points_at_a_run_in_the_former_default_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    former = tmp_path / "runs" / "digits" / "vit_rope_2D_axial_2x2_digits" / "last.pt"
+    former.parent.mkdir(parents=True)
+    former.write_bytes(b"a checkpoint of the former default --out .")
+    argv = ["--model", "vit_rope_2D_axial_2x2_digits", "--dataset", "digits", "--resume"]
+    assert command.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "runs/digits/vit_rope_2D_axial_2x2_digits/last.pt holds one" in err and "Pass --out . to continue" in err
+    assert former.read_bytes() == b"a checkpoint of the former default --out ."

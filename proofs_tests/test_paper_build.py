@@ -18,6 +18,7 @@ from paper import build as paper_build
 from paper.tex import code
 
 REPO = Path(__file__).resolve().parent.parent
+RUNS = REPO / "runs"  # the checkout's default output folder (records.provenance.RUNS)
 LATEX = shutil.which("latexmk") is not None and shutil.which("pdftotext") is not None
 needs_latex = pytest.mark.skipif(
     not LATEX,
@@ -131,7 +132,7 @@ def test_the_command_builds_into_runs_paper_by_default_and_takes_both_flag_spell
     calls = []
     monkeypatch.setattr(paper_build, "build", lambda results, out, pdf: calls.append((results, out, pdf)) or 0)
     assert commands.main(["paper", "--no_pdf"]) == 0 and paper_command.main(["--no-pdf", "--out", "paper"]) == 0
-    assert calls == [(REPO / "results", REPO / "runs" / "paper", False), (REPO / "results", Path("paper"), False)]
+    assert calls == [(REPO / "results", RUNS / "paper", False), (REPO / "results", Path("paper"), False)]
 
 
 def test_bad_folders_exit_2_with_a_message_naming_the_fix(tmp_path, capsys):

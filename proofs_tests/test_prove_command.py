@@ -62,3 +62,14 @@ def test_prove_command_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_prove_refuses_to_replace_certificates_or_write_under_a_file(tmp_path, capsys):
+    out = tmp_path / "theorems.json"
+    out.write_text("earlier certificates")
+    assert command.main(["--only", "T8", "--out", str(out)]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err and out.read_text() == "earlier certificates"
+    assert command.main(["--only", "T8", "--out", str(out / "x.json")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert command.main(["--only", "T8", "--out", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["theorems"][0]["id"] == "T8"

@@ -99,3 +99,17 @@ def test_records_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_outputs_are_checked_before_any_work(tmp_path):
+    provenance.check_writable(tmp_path / "new" / "folder")  # made later: its nearest existing parent is writable
+    blocker = tmp_path / "a-file"
+    blocker.write_text("kept")
+    with pytest.raises(ValueError, match=r"--out .*a-file/under cannot be written \(.*a-file is not a writable folder"):
+        provenance.check_writable(blocker / "under")
+    with pytest.raises(ValueError, match=r"a-file already exists; pass --overwrite to replace it, or another --out"):
+        provenance.check_new(blocker, overwrite=False)
+    provenance.check_new(blocker, overwrite=True)
+    with pytest.raises(ValueError, match=r"--out .* is a folder; pass the path of a file"):
+        provenance.check_new(tmp_path, overwrite=True)
+    assert blocker.read_text() == "kept"

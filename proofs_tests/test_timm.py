@@ -54,6 +54,13 @@ def grid_positions(rows: int, cols: int, n_axes: int) -> torch.Tensor:
     return pos if n_axes == 2 else (pos[:, :1] * cols + pos[:, 1:])
 
 
+def position_scale(attn, rows: int, cols: int) -> float:
+    """The attention's fixed pos_scale, or LieRE's unit positions written out: [0, 1] along the longer side."""
+    if attn.pos_scale is not None:
+        return attn.pos_scale
+    return 1.0 / max((rows * cols if attn.rope.n_axes == 1 else max(rows, cols)) - 1, 1)
+
+
 def first_attention_io(model, images):
     """The input and output of blocks[0].attn during a model forward."""
     seen = {}
@@ -76,7 +83,7 @@ def dense_reference(attn, x, rows, cols):
     q, k, v = attn.qkv(x).reshape(b, n, 3, h, d).permute(2, 0, 3, 1, 4)
     q, k = attn.q_norm(q), attn.k_norm(k)
     rot = torch.eye(d).repeat(h, n, 1, 1)  # (H, N, D, D)
-    rot[:, p:] = attn.rope.rotation(grid_positions(rows, cols, attn.rope.n_axes))
+    rot[:, p:] = attn.rope.rotation(grid_positions(rows, cols, attn.rope.n_axes) * position_scale(attn, rows, cols))
     q, k = torch.einsum("hnij,bhnj->bhni", rot, q), torch.einsum("hnij,bhnj->bhni", rot, k)
     logits = q @ k.transpose(-1, -2) * attn.scale
     y = (logits.softmax(-1) @ v).transpose(1, 2).reshape(b, n, -1)
@@ -143,7 +150,7 @@ def test_shifting_every_patch_keeps_patch_logits_iff_relative(name):
     x, _ = first_attention_io(model, torch.randn(2, 3, 16, 16))
     attn = model.blocks[0].attn
     pos = attn.patch_positions(4, 4)
-    torch.testing.assert_close(pos, grid_positions(4, 4, 2))
+    torch.testing.assert_close(pos, grid_positions(4, 4, 2) * position_scale(attn, 4, 4))
     with torch.no_grad():
         before = adapter_logits(attn, x)[..., 3:, 3:]  # patch tokens only (3 prefix tokens)
         after = adapter_logits(attn, x, pos + torch.tensor([3.0, -2.0]))[..., 3:, 3:]
@@ -163,7 +170,7 @@ def test_two_steps_with_timm_optimizer_factory(name):
     assert rope_params and not rope_params & decayed
     assert id(model.blocks[0].attn.qkv.weight) in decayed
     names = model.no_weight_decay()
-    assert {"cls_token", "reg_token"} <= names
+    assert "cls_token" in names and set(type(model).no_weight_decay(model)) <= names  # timm's own names kept
     assert {f"blocks.0.attn.rope.{n}" for n in model.blocks[0].attn.rope.no_weight_decay()} <= names
 
     torch.manual_seed(1)

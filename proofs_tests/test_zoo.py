@@ -11,7 +11,8 @@ import torch
 from scipy import stats as scipy_stats
 
 from commands import zoo as command
-from training import checkpoint, data, probes, suites, zoo
+from training import checkpoint, data, evaluation, probes, suites
+from training.evaluation import ExtraTest
 
 # Training tests run on one thread each (the fixture lives in conftest.py).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,7 +59,8 @@ def test_zoo_digits_suite_trains_tabulates_compares_and_reuses(tmp_path, capsys)
     # The best checkpoint, reloaded, scores what the result file says it scored on the test set.
     row = summary["runs"][-1]
     model, splits = checkpoint.load_run(tmp_path / f"runs/digits/{row['run_id']}/best.pt")[1], data.load("digits")
-    assert zoo.accuracy(model, splits.test.images, splits.test.labels, splits) == pytest.approx(row["test_acc"])
+    test = ExtraTest(splits.test.images, splits.test.labels)
+    assert evaluation.accuracy(model, test, splits) == pytest.approx(row["test_acc"])
     # The equivalence with the reference: one paired difference over the two seeds.
     (c,) = summary["equivalence"]["comparisons"]
     assert summary["equivalence"]["reference"] == suites.REFERENCE

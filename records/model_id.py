@@ -103,6 +103,11 @@ class ModelId:
             )
         return cls(Variant.parse(m["variant"]), m["size"])
 
+    @classmethod
+    def name(cls, variant: str, size: str) -> str:
+        """The model name of the variant named ``variant`` at ``size``, checked: ModelId.name("no_rope", "digits")."""
+        return str(cls(Variant.parse(variant), size))
+
     def fields(self) -> dict:
         """The identity as plain fields, for self-describing result files."""
         return {**asdict(self.variant), "label": self.variant.label, "size": self.size}

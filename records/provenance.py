@@ -17,23 +17,45 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# The folders whose code produces results: a change there makes a result's commit "uncommitted".
-CODE = ("records", "rope_blocks", "theory", "training", "benchmarks", "commands", "paper")
+# The folders whose code produces a training or export result: a change there makes its commit
+# "uncommitted". The proofs and the benchmarks name their own folders (header's code).
+CODE = ("records", "rope_blocks", "training", "commands")
 DIRTY = " (with uncommitted changes)"
+# Where outputs and downloaded data go by default: beside the code in a checkout; for an installed
+# copy (no checkout around it), the current folder.
+HOME = REPO if (REPO / ".git").exists() else Path.cwd()
+RUNS = HOME / "runs"
+
+
+def head(short: bool = False) -> str | None:
+    """The commit checked out (abbreviated when ``short``), or None outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", *(["--short"] if short else []), "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
 
 
 def git_commit(code: Sequence[str] = CODE) -> str:
     """HEAD, flagged when the folders holding the code that ran differ from it (new files count too)."""
+    commit = head()
+    if commit is None:
+        return "unknown (not a git checkout)"
     # No optional index lock: a status taken while other git commands run must not make them fail.
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", *code], cwd=REPO, capture_output=True, text=True, check=True, env=env
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return head.stdout.strip() + (DIRTY if dirty.stdout.strip() else "")
+    return commit + (DIRTY if dirty.stdout.strip() else "")
 
 
 def now() -> str:
@@ -50,9 +72,30 @@ def device_description(gpu: str | None = None, *, processes: int = 1, threads: i
     return f"{processes} x CPU process ({per}{cpu}, {os.cpu_count()} cores)"
 
 
-def header(argv: Sequence[str], device: str) -> dict:
-    """The fields every result file starts with: command, commit, device and date."""
-    return {"command": shlex.join(argv), "commit": git_commit(), "device": device, "date": now()}
+def header(argv: Sequence[str], device: str, code: Sequence[str] = CODE) -> dict:
+    """The fields every result file starts with: command, commit (of the folders ``code``), device and date."""
+    return {"command": shlex.join(argv), "commit": git_commit(code), "device": device, "date": now()}
+
+
+def check_writable(folder: Path, flag: str = "--out") -> None:
+    """Refuse an output folder that cannot be made or written, before any work is spent on what goes there."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ValueError(
+            f"{flag} {folder} cannot be written ({existing} is not a writable folder); pass a {flag} in a "
+            "folder you can write to."
+        )
+
+
+def check_new(path: Path, overwrite: bool, flag: str = "--out") -> None:
+    """Refuse to replace an existing file unless asked to, and a file that cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; pass the path of a file.")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{path} already exists; pass --overwrite to replace it, or another {flag}.")
+    check_writable(path.parent, flag)
 
 
 def atomic_write(path: Path, write: Callable) -> None:

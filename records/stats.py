@@ -81,6 +81,7 @@ class Comparison:
     b: Side
     kind: str
     margin: float
+    level: float = LEVEL  # of the interval: higher where a suite corrects for multiple comparisons (Bonferroni)
 
 
 def score(row: dict, test: str) -> float:
@@ -108,11 +109,12 @@ def compare(rows: list[dict], c: Comparison) -> dict:
         "b_test": c.b.test,
         "kind": c.kind,
         "margin": c.margin,
+        **({"level": c.level} if c.level != LEVEL else {}),
         "seeds": seeds,
     }
     if not seeds:
         return {**out, "difference": None, "ci": None, "verdict": "undecided"}
-    mean, low, high = mean_ci([a[s] - b[s] for s in seeds])
+    mean, low, high = mean_ci([a[s] - b[s] for s in seeds], c.level)
     # One seed has no interval: null in the JSON summary rather than NaN, which strict parsers reject.
     ci = None if math.isnan(low) else [low, high]
     return {**out, "difference": mean, "ci": ci, "verdict": verdict(low, high, c.kind, c.margin)}

@@ -78,6 +78,7 @@ class RotaryEncoding(nn.Module):
     unit_positions: bool = False  # designed for positions in [0, 1] (LieRE) rather than grid coordinates
     always_orthogonal: bool = True  # False: some block sizes give matrices that are not rotations
     has_plane_basis: bool = False  # 2x2 RoPE in a basis Q that folds into W_q, W_k (fold_weight, folded=True)
+    rotates: bool = True  # False: the identity, for models that encode position otherwise
 
     def __init__(self, head_dim: int, num_heads: int, n_axes: int, block_size: int):
         super().__init__()
@@ -236,10 +237,15 @@ class RotaryEncoding(nn.Module):
             raise ValueError(f"num_prefix_tokens={n_prefix} is more than the {x.shape[-2]} tokens of q and k.")
         pos = self._check_pos(pos, n_tokens=x.shape[-2] - n_prefix, device=x.device, n_prefix=n_prefix)
         if n_prefix and mode == "rotate":  # R(0) = I: the prefix tokens come back exactly as they are
-            rotated = self._rotated(tuple(t[..., n_prefix:, :] for t in tensors), pos, mode, 0)
+            rotated = self._rotate_all(tuple(t[..., n_prefix:, :] for t in tensors), pos, mode)
             return tuple(torch.cat((t[..., :n_prefix, :], r), dim=-2) for t, r in zip(tensors, rotated))
         if n_prefix:  # in the plane basis at position 0, where the planes do not turn
             pos = torch.cat((pos.new_zeros(n_prefix, pos.shape[1]), pos))
+        return self._rotate_all(tensors, pos, mode)
+
+    def _rotate_all(self, tensors: tuple[torch.Tensor, ...], pos: torch.Tensor, mode: str) -> tuple[torch.Tensor, ...]:
+        """Every tensor rotated at the checked positions ``pos``, one per token."""
+        x = tensors[0]
         with torch.autocast(device_type=x.device.type, enabled=False):
             # The folded path needs no basis, so its context does not build one.
             context = self._plane_context if mode == "folded" else self._context

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from records.model_id import Variant
+
 from .metrics import fast_vs_dense_error, orthogonality_error, relative_error
 from .registry import families, family_class, family_options
 
@@ -38,7 +40,7 @@ def rows() -> list[Row]:
         cls = family_class(family)
         ks = cls.block_sizes or ANY_K
         if cls.designs and "design" in family_options(family):
-            out += [Row(f"{family}_{d}", family, {"design": d}, ks) for d in cls.designs]
+            out += [Row(Variant(family, design=d).label, family, {"design": d}, ks) for d in cls.designs]
         else:
             out.append(Row(family, family, {}, ks))
     return out

@@ -10,7 +10,8 @@ one frequency per axis per plane (RoPE-Mixed) runs the model.
     qkv.weight = fold_qkv(qkv.weight, form.basis)   # fused [q; k; v] rows, v untouched
     model = export_timm(model)                  # a timm ViT converted by rope_blocks.timm_vit
 
-training.export does the same for this project's ViT (rope_blocks never imports training).
+training.export does the same for this project's ViT (rope_blocks never imports training). The result
+still runs rope-blocks' attention; rope_blocks.timm_eva exports to timm's own RoPE-Mixed ViT instead.
 Non-relative designs (weighted k >= 3, LieRE k >= 3 with 2 or more axes) have no such form.
 """
 

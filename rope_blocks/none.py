@@ -14,6 +14,7 @@ class NoRoPE(RotaryEncoding):
 
     family = "none"
     block_sizes = (2,)  # no rotation blocks at all
+    rotates = False
     tiling_blocks = 2
 
     def __init__(self, head_dim: int, num_heads: int, n_axes: int = 2, block_size: int = 2):

@@ -122,11 +122,34 @@ class PlanarRotation(RotaryEncoding):
         """P(phi) y for y already in the plane basis: the pairs (2i, 2i+1) of each block turn."""
         cos, sin = ctx[:2]
         pairs = 2 * self.planes_per_block
+        if not (cos.requires_grad or sin.requires_grad):
+            return self._rotate_planes_fixed(y, cos, sin)
         y0, y1 = y[..., :pairs].unflatten(-1, (self.planes_per_block, 2)).unbind(-1)
         turned = torch.stack((y0 * cos - y1 * sin, y0 * sin + y1 * cos), dim=-1).flatten(-2)
         if pairs < self.block_size:
             turned = torch.cat((turned, y[..., pairs:]), dim=-1)
         return turned
+
+    def _rotate_planes_fixed(self, y, cos, sin):
+        """``_rotate_planes`` when no gradient flows into the angles (fixed frequencies, or no grad at all).
+
+        y * (c, c) + (y1, y0) * (-s, s) per pair: every element is the same product or sum of two products
+        as in ``_rotate_planes`` (a + (-b) is a - b, and a sum of two terms does not depend on their order),
+        and so is every gradient into y, but two products and a sum on whole heads with unit stride replace
+        four products, two sums and a stack on strided halves (about 15-20% less time for q and k, forward
+        and backward, on one CPU core). With learned frequencies ``_rotate_planes`` runs: its gradients
+        into the angles add up four terms in autograd's order, which this would change.
+        """
+        p, pairs = self.planes_per_block, 2 * self.planes_per_block
+        c2 = torch.stack((cos, cos), dim=-1).flatten(-2)  # (H or 1, N, nb, 2p): small tables
+        s2 = torch.stack((-sin, sin), dim=-1).flatten(-2)
+        yp = y[..., :pairs]
+        y0, y1 = yp.unflatten(-1, (p, 2)).unbind(-1)
+        swapped = torch.stack((y1, y0), dim=-1).flatten(-2)
+        if pairs == self.block_size:  # the planes fill every block: whole heads, (B, H, N, nb * k)
+            turned = yp.flatten(-2) * c2.flatten(-2) + swapped.flatten(-2) * s2.flatten(-2)
+            return turned.unflatten(-1, (self.num_blocks, self.block_size))
+        return torch.cat((yp * c2 + swapped * s2, y[..., pairs:]), dim=-1)
 
     def _rotate_blocks(self, xb, ctx):
         return self.basis.from_planes(self._rotate_blocks_for_logits(xb, ctx), ctx[2])

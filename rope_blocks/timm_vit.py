@@ -17,6 +17,16 @@ keep working. A ``basis="stiefel"`` encoding holds geoopt ManifoldParameters
 not timm's optimizers, which would move them off the manifold; the ``cayley`` and ``matrix_exp``
 bases stay orthogonal under any optimizer.
 
+A converted checkpoint (``model.state_dict()``) has no ``pos_embed`` (unless kept) and holds each
+encoding's parameters under ``blocks.<i>.attn.rope.``: it loads only into a model built the same way
+(the same ``timm.create_model`` arguments, then ``convert`` with the same family and options). For a
+model that needs timm alone, export a relative design to timm's RoPE-Mixed ViT
+(``rope_blocks.timm_eva.export_eva``).
+
+Importing this module registers a few converted ViTs with timm (``REGISTERED``), e.g.
+``timm.create_model("vit_small_patch16_rope_commuting4_mixed_224")``: timm's ViT-S/16 or ViT-B/16 with a
+commuting k x k mixed encoding (k = 4 or 8, learned Cayley basis and frequencies); no pretrained weights.
+
 timm is optional: ``pip install 'rope-blocks[timm]'``. ``import rope_blocks`` never imports it.
 """
 
@@ -31,14 +41,16 @@ from .positions import grid_positions
 from .registry import build
 
 try:
+    import timm
     from timm.layers import Attention
+    from timm.models import register_model
     from timm.models.vision_transformer import VisionTransformer
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
         "rope_blocks.timm_vit needs timm, an optional dependency: pip install 'rope-blocks[timm]'"
     ) from error
 
-__all__ = ["RotaryAttention", "convert", "is_converted", "rotary_attentions"]
+__all__ = ["REGISTERED", "RotaryAttention", "convert", "is_converted", "rotary_attentions", "unit_scale"]
 
 
 class _GridRecorder:
@@ -68,7 +80,8 @@ class RotaryAttention(Attention):
     Attributes:
         rope: the RotaryEncoding, for (B, H, N, D) q and k with H = num_heads, D = head_dim.
         num_prefix_tokens: tokens before the patches (class, register, ...), never rotated.
-        pos_scale: positions are the integer grid coordinates times pos_scale.
+        pos_scale: positions are the integer grid coordinates times pos_scale; None: times
+            ``unit_scale`` of each input's grid, so that they span [0, 1] at every image size (LieRE).
         grid: (rows, cols) of the latest input, recorded when ``model.patch_embed`` runs.
     """
 
@@ -78,7 +91,7 @@ class RotaryAttention(Attention):
         rope: RotaryEncoding,
         num_prefix_tokens: int,
         grid_recorder: _GridRecorder,
-        pos_scale: float = 1.0,
+        pos_scale: float | None = 1.0,
     ):
         nn.Module.__init__(self)  # not Attention.__init__: the layers are attn's own, not new ones
         for name, module in attn.named_children():
@@ -97,7 +110,8 @@ class RotaryAttention(Attention):
 
     def patch_positions(self, rows: int, cols: int, device=None) -> torch.Tensor:
         """(rows * cols, n_axes) positions of the patches in raster order: (row, col), or the raster index."""
-        return grid_positions(rows, cols, self.rope.n_axes, self.pos_scale, device=device)
+        scale = unit_scale(rows, cols, self.rope.n_axes) if self.pos_scale is None else self.pos_scale
+        return grid_positions(rows, cols, self.rope.n_axes, scale, device=device)
 
     def rotated_qkv(self, x: torch.Tensor, patch_pos: torch.Tensor | None = None):
         """(B, N, C) tokens, prefix tokens first -> q, k, v of shape (B, H, N, D).
@@ -159,7 +173,18 @@ class RotaryAttention(Attention):
         return self.patch_positions(rows, cols, device=device)
 
     def extra_repr(self) -> str:
-        return f"num_prefix_tokens={self.num_prefix_tokens}, pos_scale={self.pos_scale}"
+        scale = "unit (follows the grid)" if self.pos_scale is None else self.pos_scale
+        return f"num_prefix_tokens={self.num_prefix_tokens}, pos_scale={scale}"
+
+
+def unit_scale(rows: int, cols: int, n_axes: int) -> float:
+    """The scale that puts a rows x cols grid's positions in [0, 1]: 1 / (longer side - 1), or 1 / (last raster index).
+
+    One scale for both axes, so that an offset means the same distance along rows and columns (on a
+    square grid it is the project ViT's LieRE pos_scale, 1 / (grid side - 1)).
+    """
+    extent = rows * cols - 1 if n_axes == 1 else max(rows, cols) - 1
+    return 1.0 / max(extent, 1)
 
 
 class _NoWeightDecay:
@@ -182,8 +207,8 @@ def convert(
     *,
     block_size: int | None = None,
     n_axes: int = 2,
-    keep_pos_embed: bool = False,
-    pos_scale: float = 1.0,
+    keep_pos_embed: bool | None = None,
+    pos_scale: float | None = None,
     **options,
 ) -> VisionTransformer:
     """Give every attention layer of a timm VisionTransformer its own ``family`` encoding, in place.
@@ -194,13 +219,18 @@ def convert(
         family: a rope_blocks family (``rope_blocks.families()``); block_size and options as
             ``rope_blocks.build``.
         n_axes: 2 rotates by (row, col) of each patch, 1 by its raster index.
-        keep_pos_embed: keep timm's absolute position embedding as well (default: drop it, as RoPE-ViT).
-        pos_scale: positions are grid coordinates times pos_scale (LieRE was designed for positions in
-            [0, 1]: 1 / (grid side - 1)).
+        keep_pos_embed: keep timm's absolute position embedding as well. Default: drop it (as RoPE-ViT),
+            except for ``none``, which rotates nothing and keeps it (refused with False: the model
+            would ignore where each patch is).
+        pos_scale: positions are grid coordinates times pos_scale. Default: 1 (grid coordinates), and
+            for LieRE, designed for positions in [0, 1], ``unit_scale`` of each input's own grid, so that
+            ``dynamic_img_size`` keeps them in [0, 1]. A number fixes the scale at every image size.
     Returns:
-        ``model`` itself, its ``blocks[i].attn`` now ``RotaryAttention``.
+        ``model`` itself, its ``blocks[i].attn`` now ``RotaryAttention``. Position dropout
+        (``pos_drop_rate``) still drops the embedded tokens: timm skips ``pos_drop`` when ``pos_embed``
+        is None, so it runs in the ``patch_drop`` slot, on the same tokens at the same point.
     """
-    pos_scale = _check_convertible(model, n_axes, pos_scale)
+    keep_pos_embed = _check_convertible(model, family, n_axes, keep_pos_embed)
     # Build every encoding before touching the model, so a bad family or option leaves it unchanged.
     ropes = [
         build(
@@ -213,12 +243,18 @@ def convert(
         )
         for blk in model.blocks
     ]
+    if pos_scale is not None:
+        pos_scale = _check_positive("pos_scale", pos_scale)
+    elif not ropes[0].unit_positions:
+        pos_scale = 1.0
     recorder = _GridRecorder()
     model.patch_embed.register_forward_pre_hook(recorder)
     for blk, rope in zip(model.blocks, ropes):
         blk.attn = RotaryAttention(blk.attn, rope, model.num_prefix_tokens, recorder, pos_scale)
     if not keep_pos_embed:
-        model.pos_embed = None  # timm's _pos_embed then only prepends the prefix tokens
+        model.pos_embed = None  # timm's _pos_embed then only prepends the prefix tokens, and skips pos_drop
+        if model.pos_drop.p > 0:
+            model.patch_drop = model.pos_drop  # runs right after _pos_embed (patch dropout is refused above)
     names = set(type(model).no_weight_decay(model))
     for name, module in model.named_modules():
         if isinstance(module, RotaryAttention):
@@ -227,8 +263,8 @@ def convert(
     return model
 
 
-def _check_convertible(model: nn.Module, n_axes, pos_scale) -> float:
-    """Every refusal of ``convert`` that needs no encoding built; returns the checked pos_scale."""
+def _check_convertible(model: nn.Module, family, n_axes, keep_pos_embed) -> bool:
+    """Every refusal of ``convert`` that needs no encoding built; returns whether to keep pos_embed."""
     if not isinstance(model, VisionTransformer):
         raise ValueError(
             f"convert expects a timm VisionTransformer (e.g. timm.create_model('vit_small_patch16_224')), got "
@@ -250,7 +286,19 @@ def _check_convertible(model: nn.Module, n_axes, pos_scale) -> float:
                 f"blocks[{i}] has {found}; convert supports blocks whose .attn is timm's Attention (fused qkv), "
                 "i.e. VisionTransformer's default block_fn and attn_layer."
             )
-    return _check_positive("pos_scale", pos_scale)
+    if keep_pos_embed is None:
+        keep_pos_embed = family == "none"
+    elif not isinstance(keep_pos_embed, bool):
+        raise ValueError(f"keep_pos_embed must be True, False or None (the family's default), got {keep_pos_embed!r}.")
+    if family == "none" and not (keep_pos_embed and model.pos_embed is not None):
+        raise ValueError(
+            "family 'none' rotates nothing, so without timm's absolute position embedding the model would ignore "
+            "where each patch is; keep the embedding (leave keep_pos_embed unset, on a model with pos_embed='learn'), "
+            "or pick a rotary family."
+        )
+    if keep_pos_embed and model.pos_embed is None:
+        raise ValueError("keep_pos_embed=True, but the model has no absolute position embedding (pos_embed is None).")
+    return keep_pos_embed
 
 
 def is_converted(model: nn.Module) -> bool:
@@ -261,3 +309,36 @@ def is_converted(model: nn.Module) -> bool:
 def rotary_attentions(model: nn.Module) -> list[RotaryAttention]:
     """The RotaryAttention layers of a converted model, in block order."""
     return [m for m in model.modules() if isinstance(m, RotaryAttention)]
+
+
+# Registered with timm: name -> (the timm ViT it converts, k). Commuting mixed designs: learned per-head
+# frequencies, each angle a function of both axes, and a learned Cayley basis per head (the family's default).
+REGISTERED = {
+    f"vit_{size}_patch16_rope_commuting{k}_mixed_224": (f"vit_{size}_patch16_224", k)
+    for size in ("small", "base")
+    for k in (4, 8)
+}
+
+
+def _register(name: str) -> None:
+    base, k = REGISTERED[name]
+
+    def create(pretrained: bool = False, **kwargs) -> VisionTransformer:
+        if pretrained:
+            raise ValueError(
+                f"{name} has no pretrained weights; create it with pretrained=False, or convert a pretrained ViT: "
+                f"convert(timm.create_model('{base}', pretrained=True), 'commuting', block_size={k}, design='mixed')."
+            )
+        for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+            kwargs.pop(key, None)  # timm's factory hands these to every entry point; they concern weights only
+        model = timm.create_model(base, pretrained=False, **kwargs)
+        return convert(model, "commuting", block_size=k, design="mixed")
+
+    create.__name__ = create.__qualname__ = name
+    create.__doc__ = f"timm's {base} converted to a commuting {k}x{k} mixed encoding per layer (no pretrained weights)."
+    # A module-level entry point, as in timm's own model modules (register_model lists it in __all__).
+    globals()[name] = register_model(create)
+
+
+for _name in REGISTERED:
+    _register(_name)

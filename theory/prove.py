@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import textwrap
@@ -71,7 +70,8 @@ def run(ids: list[str] | None = None) -> list[Certificate]:
 def record(certificates: list[Certificate], argv: list[str], seconds: float) -> dict:
     """The certificates file: provenance, versions and every certificate."""
     return {
-        **provenance.header(argv, f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs"),
+        **provenance.header(argv, provenance.device_description(), code=("records", "theory")),
+        "platform": platform.platform(),
         "seconds": round(seconds, 2),
         "python": platform.python_version(),
         "sympy": sympy.__version__,

@@ -68,7 +68,7 @@ def check_same_run(saved: dict, current: dict, path: Path) -> None:
     if diffs:
         raise ValueError(
             f"checkpoint {path} belongs to a different run ({'; '.join(diffs)}). It was left in place. "
-            "Resume with the same settings, or start a new run with another --run_id (or --overwrite)."
+            "Resume with the same settings, or start a new run with another --run-id (or --overwrite)."
         )
 
 

@@ -12,12 +12,13 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from records.provenance import REPO
+from records.provenance import HOME, RUNS
 
 from . import data
+from .optim import OPTIMIZERS
 
-DEFAULT_OUT = REPO / "runs" / "train"
-DEFAULT_DATA = REPO / "data"
+DEFAULT_OUT = RUNS / "train"
+DEFAULT_DATA = HOME / "data"
 
 
 def _opt(default, help_: str, **meta):
@@ -35,7 +36,7 @@ class TrainConfig:
         "seed's 36/40 only sized its coordinate grid, so leave it out to train the "
         "seed's models on 32x32)",
     )
-    optimizer: str = _opt("adamw", "the optimizer of the Euclidean weights", choices=("sgd", "adamw"))
+    optimizer: str = _opt("adamw", "the optimizer of the Euclidean weights", choices=OPTIMIZERS)
     epochs: int = _opt(25, "epochs to train")
     batch_size: int = _opt(64, "images per step and process, as in the seed")
     lr: float = _opt(1e-3, "peak learning rate (cosine schedule with warmup)")
@@ -60,6 +61,10 @@ class TrainConfig:
     overwrite: bool = _opt(False, "replace the outputs of an earlier run with this --run-id")
     out: str = _opt(str(DEFAULT_OUT), "root of runs/ (checkpoints) and results/ (result files)")
     progress: bool = _opt(True, "show a progress bar")
+    max_images: int | None = _opt(
+        None,
+        "use at most this many images of each split (a fixed subset): a quick look at the pipeline, never a result",
+    )
     command: str = field(default="", metadata={"flag": None})  # the command line, recorded in the result file
 
     def __post_init__(self):
@@ -69,8 +74,9 @@ class TrainConfig:
             self.amp = self.cuda
 
 
-# Not flags: how a run's outputs are named and what it records.
-NOT_FLAGS = ("command",)
+def is_flag(f: dataclasses.Field) -> bool:
+    """Whether a TrainConfig field is set on the command line (``metadata["flag"] = None``: it is not)."""
+    return f.metadata.get("flag", "") is not None
 
 
 def command_line(cfg: TrainConfig) -> str:
@@ -79,11 +85,11 @@ def command_line(cfg: TrainConfig) -> str:
     argv = ["rope-blocks", "train", "--model", cfg.model]
     for f in dataclasses.fields(TrainConfig):
         value = getattr(cfg, f.name)
-        if f.name in (*NOT_FLAGS, "model") or value == getattr(default, f.name):
+        if not is_flag(f) or f.name == "model" or value == getattr(default, f.name):
             continue
-        flag = "--" + f.name
+        flag = "--" + f.name.replace("_", "-")  # as commands.flags spells it
         if isinstance(value, bool):
-            argv.append(flag if value else f"--no-{f.name}")
+            argv.append(flag if value else f"--no-{flag[2:]}")
         elif f.name == "resume" and value == "auto":
             argv.append(flag)
         else:

@@ -8,6 +8,9 @@ on the training device, so loading costs nothing per image.
   (downloaded through torchvision when missing and online). The validation split
   is a fixed 10% of the official training set; the official test set is the test split.
 * digits: scikit-learn's bundled 8x8 handwritten digits (1797 real images, works offline).
+* fashion: Fashion-MNIST's 28x28 grayscale images (training/fashion.py: from Debian's
+  dataset-fashion-mnist package or a copy under --data-path, never downloaded); the validation
+  split is a fixed 10% of the official 60,000 training images, the test split its 10,000.
 * synthetic: random images and labels of a given size, for speed benchmarks.
 * probe_diagonal, probe_shift, probe_extrapolate: generated probe tasks (training/probes.py),
   drawn from the run's seed, so that a seed gives every model the same images.
@@ -26,7 +29,7 @@ from torch.utils.data import Dataset
 
 from . import probes
 
-DATASETS = ("cifar10", "cifar100", "digits", "synthetic", *probes.TASKS)
+DATASETS = ("cifar10", "cifar100", "digits", "fashion", "synthetic", *probes.TASKS)
 VAL_FRACTION = 0.1
 SPLIT_SEED = 0  # the splits never depend on --seed: every run sees the same val and test images
 
@@ -98,11 +101,19 @@ def load(name: str, data_path: str | Path = "data", *, image_size: int = 32, see
         return _load_cifar(name, Path(data_path))
     if name == "digits":
         return _load_digits()
+    if name == "fashion":
+        return _load_fashion(Path(data_path))
     if name == "synthetic":
         return _synthetic(image_size)
     if name in probes.TASKS:
         return _probe(name, seed)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+
+
+def first(splits: Splits, n: int) -> Splits:
+    """The first ``n`` images of each split (the splits are already in a fixed random order)."""
+    train, val, test = (ImageTensors(p.images[:n], p.labels[:n]) for p in (splits.train, splits.val, splits.test))
+    return Splits(train, val, test, splits.num_classes, splits.mean, splits.std)
 
 
 def results_folder(name: str) -> str:
@@ -184,6 +195,16 @@ def _load_digits() -> Splits:
     mean = train.images.float().mean().item() / 255
     std = train.images.float().std().item() / 255
     return Splits(train, val, test, 10, (mean,), (std,))
+
+
+def _load_fashion(data_path: Path) -> Splits:
+    from . import fashion
+
+    parts = fashion.load(data_path)
+    train, val, _ = _split(*parts["train"], VAL_FRACTION)
+    mean = train.images.float().mean().item() / 255
+    std = train.images.float().std().item() / 255
+    return Splits(train, val, ImageTensors(*parts["test"]), fashion.NUM_CLASSES, (mean,), (std,))
 
 
 def _synthetic(image_size: int) -> Splits:

@@ -4,7 +4,9 @@ Every relative planar design (axial, mixed, givens, commuting, and LieRE with 2x
 RoPE in a basis B that folds into W_q and W_k (theory T5, rope_blocks.export). The command writes
 the exported checkpoint (loadable by training.checkpoint.load_run, like any run's), and beside it a JSON
 with the frequency tables and the largest logit difference on the test split; it prints the test
-accuracy of both models and exits 1 if they differ.
+accuracy of both models and exits 1 if they differ. With ``to="timm"`` the export is timm's own
+RoPE-Mixed ViT instead (training.export_timm): a state dict, and beside it a JSON with the
+``timm.create_model`` name and arguments, for a model that needs timm alone.
 """
 
 from __future__ import annotations
@@ -64,10 +66,14 @@ class Report:
     path: Path
 
 
+TARGETS = ("rope-blocks", "timm")
+
+
 def export_checkpoint(
     source: Path,
     out: Path,
     *,
+    to: str = "rope-blocks",
     dataset: str | None = None,
     data_path: str | None = None,
     overwrite: bool = False,
@@ -75,13 +81,18 @@ def export_checkpoint(
 ) -> Report:
     """Export the run checkpoint ``source`` to ``out`` (and its JSON report beside it, suffix .json).
 
-    Raises ValueError, before anything is written, for a checkpoint that is not a relative ViT run,
-    a data set that does not fit it, or outputs that exist without ``overwrite``.
+    ``to="rope-blocks"``: this project's ViT with 2x2 RoPE-Mixed; ``to="timm"``: timm's RoPE-Mixed ViT,
+    ``out`` its state dict. Raises ValueError, before anything is written, for a checkpoint that is not a
+    relative ViT run, a model the target cannot hold, a data set that does not fit it, or outputs that
+    exist without ``overwrite``.
     """
+    if to not in TARGETS:
+        raise ValueError(f"to={to!r} is not one of {', '.join(map(repr, TARGETS))}.")
     report_path = out.with_suffix(".json")
     _check_outputs(source, out, report_path, overwrite)
     state, model = checkpoint.load_run(source)
-    exported = export_vit(model)
+    eva = _timm_export(model) if to == "timm" else None
+    exported = export_vit(model) if eva is None else eva.create()
     run = state.get("config", {})
     dataset = dataset or run.get("dataset", "digits")
     splits = data.load(dataset, data_path or run.get("data_path", "data"), image_size=run.get("input_size") or 32,
@@ -95,25 +106,39 @@ def export_checkpoint(
     before, after, difference = compare(model, exported, splits, run.get("input_size") or splits.image_size)
     report = Report(model.cfg.family, model.cfg.block_size, dataset, len(splits.test), before, after, difference,
                     report_path)  # fmt: skip
+    fields = _report_fields(report, source, out, command)
+    if eva is not None:
+        eva.save(out, overwrite=overwrite, extra=fields)
+        return report
     kept = {key: state[key] for key in ("config", "epoch", "history", "best") if key in state}
     model_state = {"model_config": dataclasses.asdict(exported.cfg), "model": exported.state_dict()}
     checkpoint.save(kept | model_state | {"exported_from": str(source)}, out)
-    _write_report(report, source, out, exported, command)
-    return report
-
-
-def _write_report(report: Report, source: Path, out: Path, exported: ViT, command: str) -> None:
-    """The JSON beside the exported checkpoint: provenance, both accuracies and the frequency tables."""
-    device = provenance.device_description(threads=torch.get_num_threads())
     provenance.write_json({
-        **provenance.header(shlex.split(command), device),
-        "source": str(source), "exported": str(out), "family": report.family, "dataset": report.dataset,
-        "test_images": report.test_images, "test_acc_before": report.before, "test_acc_after": report.after,
-        "max_logit_difference": report.difference,
+        **fields,
         "frequencies": "per encoding (one per layer, or one shared), [head][pair (2i, 2i+1)][axis]; the angle "
                        "of a pair is sum over axes of position * frequency",
         "tables": [enc.freqs().squeeze(2).tolist() for enc in exported.encodings],
     }, report.path)  # fmt: skip
+    return report
+
+
+def _timm_export(model: ViT):
+    try:  # timm is an optional extra: only this target needs it
+        from .export_timm import vit_to_eva
+    except ImportError as e:
+        raise ValueError(f"--to timm needs timm: {e}") from None
+    return vit_to_eva(model)
+
+
+def _report_fields(report: Report, source: Path, out: Path, command: str) -> dict:
+    """What every export's JSON starts with: provenance, both accuracies and the largest logit difference."""
+    device = provenance.device_description(threads=torch.get_num_threads())
+    return {
+        **provenance.header(shlex.split(command), device),
+        "source": str(source), "exported": str(out), "family": report.family, "dataset": report.dataset,
+        "test_images": report.test_images, "test_acc_before": report.before, "test_acc_after": report.after,
+        "max_logit_difference": report.difference,
+    }  # fmt: skip
 
 
 def _check_outputs(source: Path, out: Path, report_path: Path, overwrite: bool) -> None:
@@ -127,7 +152,7 @@ def _check_outputs(source: Path, out: Path, report_path: Path, overwrite: bool) 
 
 
 @torch.no_grad()
-def compare(model: ViT, exported: ViT, splits: data.Splits, size: int) -> tuple[float, float, float]:
+def compare(model: ViT, exported: torch.nn.Module, splits: data.Splits, size: int) -> tuple[float, float, float]:
     """(test accuracy of model, of exported, max |logit difference|) on the test split."""
     correct, worst = torch.zeros(2, dtype=torch.long), 0.0
     for images, labels in DataLoader(splits.test, batch_size=256):

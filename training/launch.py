@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 import torch
+
+from records import provenance
 
 from . import data, distributed, models
 from .config import TrainConfig, run_paths
@@ -21,19 +24,18 @@ from .trainer import load_splits, run
 def launch(cfg: TrainConfig, on_error=None) -> int:
     """Check ``cfg`` and train it; the exit code (0 when every process finished).
 
-    on_error(message) reports a ValueError raised inside a spawned process (rank 0 only); errors
-    in this process are raised.
+    on_error(message) reports a ValueError raised inside a spawned process (rank 0 only; default:
+    printed to stderr); errors in this process are raised.
     """
     env = distributed.torchrun_env()
     if env is not None:
         rank, local_rank, world = env
-        validate(cfg, world)
-        return _worker(rank, world, cfg, local_rank)
+        return _worker(rank, world, cfg, local_rank, validate(cfg, world))
     world = cfg.world_size if cfg.distributed and cfg.world_size else 1
     splits = validate(cfg, world)
     if world == 1:
         return _worker(0, 1, cfg, 0, splits)
-    codes = distributed.spawn(_spawned, world, (cfg, on_error))
+    codes = distributed.spawn(_spawned, world, (cfg, on_error or _print_error))
     return next((c for c in codes if c), 0)
 
 
@@ -61,6 +63,10 @@ def _spawned(rank: int, world: int, cfg: TrainConfig, on_error) -> None:
         raise SystemExit(2) from None
 
 
+def _print_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
 def validate(cfg: TrainConfig, world: int, splits: data.Splits | None = None) -> data.Splits:
     """Every check that can fail before training starts; returns the data set (loaded unless given)."""
     models.check_name(cfg.model)
@@ -69,6 +75,8 @@ def validate(cfg: TrainConfig, world: int, splits: data.Splits | None = None) ->
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}.")
     if cfg.lr <= 0 or not math.isfinite(cfg.lr):
         raise ValueError(f"--lr must be a positive number, got {cfg.lr}.")
+    if cfg.max_images is not None and cfg.max_images < 1:
+        raise ValueError(f"--max-images must be at least 1, got {cfg.max_images}.")
     if cfg.input_size is not None and cfg.input_size < 1:
         raise ValueError(f"--input-size must be positive, got {cfg.input_size}.")
     if cfg.world_size is not None and cfg.world_size < 1:
@@ -133,14 +141,4 @@ def _check_outputs(cfg: TrainConfig) -> None:
         )
     if cfg.resume not in (None, "auto") and not Path(cfg.resume).is_file():
         raise ValueError(f"--resume {cfg.resume}: no such checkpoint file.")
-    _check_writable(Path(cfg.out))
-
-
-def _check_writable(out: Path) -> None:
-    """Refuse an --out that cannot be written before any training time is spent."""
-    existing = next((p for p in (out, *out.parents) if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise ValueError(
-            f"--out {out} cannot be written ({existing} is not a writable folder); pass an --out "
-            "in a folder you can write to."
-        )
+    provenance.check_writable(Path(cfg.out))

@@ -11,6 +11,9 @@ the seed's 11 rows (same names, with true grid coordinates) plus the families th
 * `matched_cifar10`, `matched_digits`: one width and depth for every model (head
   width 48 or 24, which every k except 5 divides twice over), so parameter counts
   differ only by the encodings' own parameters.
+* `fashion`: Fashion-MNIST's 28x28 images in 4x4 patches (a 7x7 grid), depth 4, 4 heads of
+  width 24 (every k but 5 tiles it), no dropout, mean pooling over the patches (no class token:
+  its unrotated query would read absolute positions through the rotated keys).
 * `probe_diagonal`, `probe_shift`, `probe_extrapolate`, `probe_extrapolate_cls`: the
   matched width for the generated probe tasks (training/probes.py), named after the task
   they train on: depth 1 for the diagonal task (one attention layer must find the
@@ -51,6 +54,7 @@ SIZES = {
     "digits": Size(depth=2, heads=2, min_dim_head=16, dropout=0.1, matched=False),
     "matched_cifar10": Size(depth=4, heads=4, min_dim_head=48, dropout=0.25, matched=True),
     "matched_digits": Size(depth=2, heads=2, min_dim_head=24, dropout=0.1, matched=True),
+    "fashion": Size(depth=4, heads=4, min_dim_head=24, dropout=0.0, matched=True, patch_size=4, pool="mean"),
     "probe_diagonal": Size(depth=1, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
     "probe_shift": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean"),
     "probe_extrapolate": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),

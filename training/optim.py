@@ -6,7 +6,7 @@ import torch
 
 import rope_blocks as rb
 
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("sgd", "adamw")  # the choices of TrainConfig.optimizer
 
 
 def build_optimizers(

@@ -42,6 +42,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from records.model_id import ModelId
 from records.stats import Comparison, Side
 
 TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate")
@@ -173,7 +174,7 @@ SUITE = {
 
 
 def _names(variants, size: str) -> tuple[str, ...]:
-    return tuple(f"vit_{v}_{size}" for v in variants)
+    return tuple(ModelId.name(v, size) for v in variants)
 
 
 def _p1() -> list[Comparison]:

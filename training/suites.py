@@ -5,20 +5,25 @@
   RoPE-Mixed: a paired difference with its 95% interval, and an equivalence verdict with a
   margin of EQUIVALENCE_MARGIN;
 * `probes`: the generated probe tasks of training/probes.py (5 seeds, paired), with the verdicts
-  of the predictions P1-P3 that the tasks test (training/probes.py: PREDICTIONS).
+  of the predictions P1-P3 that the tasks test (training/probes.py: PREDICTIONS);
+* `fashion`: the seed's question on Fashion-MNIST, with resolution and translation tests
+  (training/fashion_suite.py holds its design).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from records.model_id import ModelId
 
-from . import models, probes
+from . import data, fashion_suite, models, probes
+from .evaluation import ExtraTest
 
-SUITES = ("digits", "probes")
+SUITES = ("digits", "probes", "fashion")
+# (batch size, learning rate) of each suite's runs, unless the zoo command sets them.
+SETTINGS = {"digits": (32, 3e-3), "probes": (32, 3e-3), "fashion": (fashion_suite.BATCH_SIZE, fashion_suite.LR)}
 # One model per family (and both commuting designs), all at the matched width.
 QUICK_VARIANTS = [
     "no_rope",
@@ -43,19 +48,25 @@ class Group:
     models: tuple[str, ...]
     seeds: tuple[int, ...]
     epochs: int
+    max_images: int | None = None  # of each split; set only by quick suites
 
 
 def suite_groups(suite: str, quick: bool) -> list[Group]:
     if suite == "digits":
         if quick:
-            return [Group("digits", tuple(f"vit_{v}_matched_digits" for v in QUICK_VARIANTS), (0,), 8)]
+            return [Group("digits", tuple(ModelId.name(v, "matched_digits") for v in QUICK_VARIANTS), (0,), 8)]
         return [
             Group("digits", tuple(models.model_names("digits")), (0, 1, 2), 30),
             Group("digits", tuple(models.model_names("matched_digits")), (0, 1, 2, 3, 4), 30),
         ]
+    if suite == "fashion":
+        if quick:
+            quick_names = fashion_suite.names(fashion_suite.QUICK_VARIANTS)
+            return [Group("fashion", quick_names, (0,), 1, fashion_suite.QUICK_IMAGES)]
+        return [Group("fashion", fashion_suite.names(), fashion_suite.SEEDS, fashion_suite.EPOCHS)]
     groups = []
     for size, (task, variants, epochs) in probes.SUITE.items():
-        names = [f"vit_{v}_{size}" for v in (QUICK_PROBE_VARIANTS if quick else variants)]
+        names = [ModelId.name(v, size) for v in (QUICK_PROBE_VARIANTS if quick else variants)]
         groups.append(Group(task, tuple(names), (0,) if quick else probes.SEEDS, 2 if quick else epochs))
     return groups
 
@@ -77,23 +88,19 @@ def select(
                 tuple(m for m in names if models.size_of(m) == z),
                 groups[0].seeds if quick else defaults[z].seeds,
                 groups[0].epochs if quick else defaults[z].epochs,
+                groups[0].max_images if quick else None,
             )
             for z in sizes
         ]
-    return [
-        Group(g.dataset, g.models, tuple(seeds) if seeds is not None else g.seeds, epochs or g.epochs) for g in groups
-    ]
+    return [replace(g, seeds=tuple(seeds) if seeds is not None else g.seeds, epochs=epochs or g.epochs) for g in groups]
 
 
 def _check_in_suite(name: str, suite: str) -> None:
     models.check_name(name)
     dataset = training_set(name)
-    if dataset is None or (suite == "probes") != (dataset in probes.TASKS):
-        hint = (
-            "the size of no suite"
-            if dataset is None
-            else f"for --suite {'probes' if dataset in probes.TASKS else 'digits'}"
-        )
+    own = None if dataset is None else "probes" if dataset in probes.TASKS else dataset
+    if own != suite:
+        hint = "the size of no suite" if own is None else f"for --suite {own}"
         raise ValueError(
             f"model {name} is not one of the {suite} suite's sizes ({hint}); pass a model "
             f"of the sizes {', '.join(suite_sizes(suite))}."
@@ -105,11 +112,22 @@ def training_set(name: str) -> str | None:
     size = ModelId.parse(name).size
     if size in ("digits", "matched_digits"):
         return "digits"
+    if size == fashion_suite.SIZE:
+        return "fashion"
     return probes.SUITE[size][0] if size in probes.SUITE else None
 
 
 def suite_sizes(suite: str) -> list[str]:
-    return ["digits", "matched_digits"] if suite == "digits" else list(probes.SUITE)
+    return {"digits": ["digits", "matched_digits"], "fashion": [fashion_suite.SIZE]}.get(suite, list(probes.SUITE))
+
+
+def extra_tests(dataset: str, seed: int, splits: data.Splits) -> dict[str, ExtraTest]:
+    """The tests outside the training distribution that a suite scores on a run's best checkpoint."""
+    if dataset in probes.TASKS:
+        return {name: ExtraTest(images, labels) for name, (images, labels) in probes.extra_tests(dataset, seed).items()}
+    if dataset == "fashion":
+        return fashion_suite.extra_tests(splits)
+    return {}
 
 
 def check_summary_suite(path: Path, suite: str) -> None:

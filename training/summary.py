@@ -54,9 +54,12 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
         )
     if "equivalence" in analysis and analysis["equivalence"]["comparisons"]:
         eq = analysis["equivalence"]
+        level = eq["comparisons"][0].get("level", stats.LEVEL)
+        correction = "" if level == stats.LEVEL else f", Bonferroni-corrected for {len(eq['comparisons'])} comparisons"
         lines = [
             f"Each matched model against {eq['reference']}: paired difference of test accuracy "
-            f"[95% interval over seeds]; equivalent when the interval lies within +-{eq['margin']}.",
+            f"[{level * 100:g}% interval over seeds{correction}]; equivalent when the interval lies within "
+            f"+-{eq['margin']}.",
             "",
             "| model | difference | verdict |",
             "| --- | --- | --- |",

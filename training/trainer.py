@@ -69,7 +69,8 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 
 def load_splits(cfg: TrainConfig) -> data.Splits:
-    return data.load(cfg.dataset, cfg.data_path, image_size=cfg.input_size or 32, seed=cfg.seed)
+    splits = data.load(cfg.dataset, cfg.data_path, image_size=cfg.input_size or 32, seed=cfg.seed)
+    return splits if cfg.max_images is None else data.first(splits, cfg.max_images)
 
 
 def run(
@@ -142,21 +143,21 @@ def setup(cfg: TrainConfig, splits: data.Splits, rank: int, world: int, device: 
         torch.manual_seed(cfg.seed + rank)  # dropout masks differ across processes
     record = _record(cfg, saved_cfg, model, device, world)
     return Run(
-        cfg,
-        rank,
-        world,
-        device,
-        splits,
-        model,
-        forward,
-        net,
-        optimizers,
-        sampler,
-        loaders,
-        record,
-        history,
-        best,
-        start_epoch,
+        cfg=cfg,
+        rank=rank,
+        world=world,
+        device=device,
+        splits=splits,
+        model=model,
+        forward=forward,
+        net=net,
+        optimizers=optimizers,
+        sampler=sampler,
+        loaders=loaders,
+        record=record,
+        history=history,
+        best=best,
+        start_epoch=start_epoch,
     )
 
 
@@ -279,14 +280,14 @@ def train_step(r: Run, images: torch.Tensor, labels: torch.Tensor, lr: float, wh
 
 
 @torch.no_grad()
-def evaluate(model, loader, prepare, device, amp) -> tuple[float, float]:
-    """(mean loss, accuracy) over a split sharded across the processes."""
+def evaluate(model, loader, prepare, device, amp, **forward_options) -> tuple[float, float]:
+    """(mean loss, accuracy) over a split sharded across the processes; forward_options go to the model."""
     model.eval()
     sums = torch.zeros(3, dtype=torch.float64, device=device)
     for images, labels in loader:
         labels = labels.to(device)
         with autocast(device, amp):
-            logits = model(prepare(images.to(device)))
+            logits = model(prepare(images.to(device)), **forward_options)
         sums += torch.stack(
             [
                 F.cross_entropy(logits.float(), labels, reduction="sum"),

@@ -17,6 +17,9 @@ from torch import nn
 
 import rope_blocks as rb
 
+DROPOUT_IMPLS = ("torch", "fast")
+ATTENTIONS = ("sdpa", "math", "auto")
+
 
 @dataclass
 class ViTConfig:
@@ -38,6 +41,10 @@ class ViTConfig:
     pool: str = "cls"  # "cls": class token, "mean": mean of the patch tokens
     share_encoding: bool = False  # one encoding for all layers instead of one per layer
     fold_basis: bool = False  # planar families: fold the basis Q^T into W_q, W_k once per step (theory T5)
+    # Opt-in speed (the defaults are the computation every committed run made; other values draw other masks):
+    dropout_impl: str = "torch"  # "torch": nn.Dropout's bernoulli_ masks; "fast": masks from 16-bit draws
+    attn_dropout: float | None = None  # dropout of the attention weights; None: `dropout`
+    attention: str = "sdpa"  # "sdpa", "math" (softmax(q k^T / sqrt(D)) v written out) or "auto"
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -49,34 +56,134 @@ class ViTConfig:
             raise ValueError(f"pool must be 'cls' or 'mean', got {self.pool!r}.")
         if self.n_axes not in (1, 2):
             raise ValueError(f"a ViT on images uses n_axes 1 (raster index) or 2 (row, col), got {self.n_axes}.")
+        for name, choices in (("dropout_impl", DROPOUT_IMPLS), ("attention", ATTENTIONS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, name)!r}.")
+        for name in ("dropout", "attn_dropout"):
+            p = getattr(self, name)
+            if p is not None and not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}.")
+
+    @property
+    def attn_p(self) -> float:
+        """The dropout rate of the attention weights."""
+        return self.dropout if self.attn_dropout is None else self.attn_dropout
 
     @property
     def grid(self) -> int:
         return self.image_size // self.patch_size
 
 
+POSITIONS = ("grid", "rescaled")  # the position conventions of ViT.forward on another grid
+
+
+class _ScaledMask(torch.autograd.Function):
+    """x * mask * scale, keeping only the mask for the backward pass (torch's dropout keeps the same)."""
+
+    @staticmethod
+    def forward(ctx, x, mask, scale: float):
+        ctx.save_for_backward(mask)
+        ctx.scale = scale
+        out = torch.mul(x, mask)
+        return out if scale == 1.0 else out.mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        out = torch.mul(grad, mask)
+        return (out if ctx.scale == 1.0 else out.mul_(ctx.scale)), None, None
+
+
+def fast_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Inverted dropout from 16-bit draws, four to each 64-bit number of torch's generator.
+
+    Each element is dropped with probability round(p * 2^16) / 2^16 (p = 0.1: 0.100006), independently,
+    and the kept ones are scaled by the inverse of the keep rate, as nn.Dropout does. The draws come from
+    torch's default generator (torch.manual_seed and the checkpoints' RNG state cover them), but they
+    are not torch's bernoulli_ draws, so the masks differ from nn.Dropout's. On one CPU core it costs
+    about a third of nn.Dropout (benchmarks/bench_step.py measures both).
+    """
+    cut = round(p * 65536)
+    if cut == 0:
+        return x
+    if cut == 65536:
+        return x * 0.0
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
+    keep = words.view(torch.int16)[:n].view(x.shape) >= cut - 32768  # int16 draws are uniform on [-2^15, 2^15)
+    scale = 65536 / (65536 - cut)
+    mask = keep.view(torch.uint8).to(x.dtype)
+    if x.dtype in (torch.float32, torch.float64):  # the scale folded into the mask: one product each way
+        return _ScaledMask.apply(x, mask.mul_(scale), 1.0)
+    return _ScaledMask.apply(x, mask, scale)  # bf16, fp16: scaled in float, rounded once
+
+
+class FastDropout(nn.Module):
+    """nn.Dropout with ``fast_dropout``'s masks (ViTConfig.dropout_impl = "fast")."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        return fast_dropout(x, self.p) if self.training and self.p > 0 else x
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def dropout_layer(p: float, impl: str) -> nn.Module:
+    return FastDropout(p) if impl == "fast" else nn.Dropout(p)
+
+
+def math_attention(q, k, v, p: float, dropout) -> torch.Tensor:
+    """softmax(q k^T / sqrt(D)) v written out (ViTConfig.attention = "math", or "auto" on the CPU).
+
+    Under bf16 autocast the products run in bf16 and the softmax computes in float32 inside its kernel
+    and returns bf16 weights, as SDPA's kernels hand them to the second product. On one CPU core at the
+    ViTs' sizes this beats SDPA's fused kernel in bf16 several times over (its backward is slow there)
+    and matches it in float32, and it lets attention dropout use ``fast_dropout``.
+    """
+    weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1)).softmax(-1)
+    if p > 0:
+        weights = dropout(weights, p)
+    return torch.matmul(weights, v)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
-        self.heads, self.dim_head, self.dropout = cfg.heads, cfg.dim_head, cfg.dropout
-        self.fold_basis = cfg.fold_basis
+        self.heads, self.dim_head, self.dropout = cfg.heads, cfg.dim_head, cfg.attn_p
+        self.fold_basis, self.attention, self.dropout_impl = cfg.fold_basis, cfg.attention, cfg.dropout_impl
         inner = cfg.heads * cfg.dim_head
         self.qkv = nn.Linear(cfg.dim, 3 * inner, bias=False)
         self.proj = nn.Linear(inner, cfg.dim)
-        self.proj_drop = nn.Dropout(cfg.dropout)
+        self.proj_drop = dropout_layer(cfg.dropout, cfg.dropout_impl)
 
     def forward(self, x, enc, pos, num_prefix_tokens):
         b, n, _ = x.shape
         folded = enc is not None and self.fold_basis
         qkv = F.linear(x, self.folded_weight(enc)) if folded else self.qkv(x)
-        q, k, v = qkv.view(b, n, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
+        # (B, N, H, D) views, then (B, H, N, D): the same q, k, v as one permute, but the backward stacks
+        # their gradients straight into qkv's layout (one copy, where the permute's backward needs two)
+        q, k, v = (t.transpose(1, 2) for t in qkv.view(b, n, 3, self.heads, self.dim_head).unbind(2))
         if enc is not None:
             # Attention sees q and k only through dot products, so the encoding may leave them in
             # its plane basis and skip the map back (theory T5): the same logits, less work.
             # Folded, W_q and W_k already map into the plane basis and only the planes turn.
             q, k = enc(q, k, pos, num_prefix_tokens=num_prefix_tokens, folded=folded, for_logits=not folded)
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        p = self.dropout if self.training else 0.0
+        if self.written_out(q):
+            y = math_attention(q, k, v, p, fast_dropout if self.dropout_impl == "fast" else F.dropout)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         return self.proj_drop(self.proj(y.transpose(1, 2).reshape(b, n, -1)))
+
+    def written_out(self, q: torch.Tensor) -> bool:
+        """Whether attention runs as ``math_attention``: "auto" takes it on the CPU, SDPA elsewhere."""
+        if self.attention == "auto":
+            return q.device.type == "cpu"
+        return self.attention == "math"
 
     def folded_weight(self, enc) -> torch.Tensor:
         """(3 * H * D, dim) the qkv weight with the basis folded into its q and k rows (v unchanged)."""
@@ -93,9 +200,9 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(cfg.dim, cfg.mlp_dim),
             nn.GELU(),
-            nn.Dropout(cfg.dropout),
+            dropout_layer(cfg.dropout, cfg.dropout_impl),
             nn.Linear(cfg.mlp_dim, cfg.dim),
-            nn.Dropout(cfg.dropout),
+            dropout_layer(cfg.dropout, cfg.dropout_impl),
         )
 
     def forward(self, x, enc, pos, num_prefix_tokens):
@@ -110,9 +217,10 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(cfg.in_chans, cfg.dim, cfg.patch_size, stride=cfg.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim)) if cfg.pool == "cls" else None
         self.pos_embed = None
-        if cfg.family == "none":
+        rotary = rb.family_class(cfg.family).rotates  # without rotations, a learned absolute embedding
+        if not rotary:
             self.pos_embed = nn.Parameter(torch.zeros(1, cfg.dim, cfg.grid, cfg.grid))
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = dropout_layer(cfg.dropout, cfg.dropout_impl)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.num_classes)
@@ -122,7 +230,7 @@ class ViT(nn.Module):
                 nn.init.trunc_normal_(p, std=0.02)
         # Built after the init above so that the encodings keep their own initialisation.
         self.encodings = nn.ModuleList()
-        if cfg.family != "none":
+        if rotary:
             self.encodings.extend(
                 rb.build(
                     cfg.family,
@@ -140,7 +248,16 @@ class ViT(nn.Module):
                 f"into W_q and W_k; family {cfg.family!r} has none. Use fold_basis=False."
             )
 
-    def forward(self, x):
+    def forward(self, x, positions: str = "grid"):
+        """(B, C, H, W) images -> (B, num_classes) logits.
+
+        positions: on a patch grid other than the training one, "grid" keeps the training grid's
+            coordinates and spacing (the rotary encodings extrapolate to offsets never seen), while
+            "rescaled" spreads the new grid over the training grid's extent (they interpolate, as the
+            absolute embedding, which is always resampled, does). Equal on the training grid.
+        """
+        if positions not in POSITIONS:
+            raise ValueError(f"positions={positions!r} is not one of {', '.join(map(repr, POSITIONS))}.")
         x = self.patch_embed(x)
         rows, cols = x.shape[-2:]
         if self.pos_embed is not None:
@@ -150,14 +267,25 @@ class ViT(nn.Module):
         if self.cls_token is not None:
             x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
             n_prefix = 1
-        x = self.drop(x)
+        # Contiguous after the dropout (whose masks follow the memory order): without a class token the
+        # tokens keep the patch embedding's channels-first memory, and every LayerNorm and Linear would copy.
+        x = self.drop(x).contiguous()
         pos = rb.grid_positions(rows, cols, self.cfg.n_axes, self.cfg.pos_scale, device=x.device)
+        if positions == "rescaled" and (rows, cols) != (self.cfg.grid, self.cfg.grid):
+            pos = pos * self._rescale(rows, cols, x.device)
         for i, block in enumerate(self.blocks):
             enc = self.encodings[0 if self.cfg.share_encoding else i] if len(self.encodings) else None
             x = block(x, enc, pos, n_prefix)
         x = self.norm(x)
         x = x[:, 0] if n_prefix else x.mean(dim=1)
         return self.head(x)
+
+    def _rescale(self, rows: int, cols: int, device) -> torch.Tensor:
+        """Per-axis factors that map a rows x cols grid onto the training grid's extent."""
+        side = self.cfg.grid - 1
+        if self.cfg.n_axes == 1:  # the raster index: scale by the number of cells
+            return torch.tensor([(self.cfg.grid**2 - 1) / max(rows * cols - 1, 1)], device=device)
+        return torch.tensor([side / max(rows - 1, 1), side / max(cols - 1, 1)], device=device)
 
     def _pos_embed(self, rows, cols):
         if (rows, cols) == tuple(self.pos_embed.shape[-2:]):

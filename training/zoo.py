@@ -17,16 +17,15 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from records import provenance, stats
 from records.model_id import ModelId
 
-from . import checkpoint, data, launch, probes, trainer
+from . import checkpoint, evaluation, fashion_suite, launch, probes, trainer
 from .config import TrainConfig, command_line, run_paths
-from .suites import EQUIVALENCE_MARGIN, REFERENCE, Group, check_summary_suite
+from .evaluation import ExtraTest
+from .suites import EQUIVALENCE_MARGIN, REFERENCE, Group, check_summary_suite, extra_tests
 from .summary import summary_text
-from .vit import ViT
 
 PROG = "rope-blocks zoo"
 
@@ -41,6 +40,7 @@ class Zoo:
     batch_size: int = 32
     lr: float = 3e-3
     jobs: int = 2  # runs trained at once, one CPU thread each
+    data_path: str | None = None  # where the data sets that are read from files live (default: the trainer's)
 
     @property
     def summary_path(self) -> Path:
@@ -49,8 +49,9 @@ class Zoo:
 
 def run_zoo(zoo: Zoo, command: str) -> int:
     """Train (or read back) every run, then write the summary; 1 when a run failed."""
+    provenance.check_writable(zoo.out)
     check_summary_suite(zoo.summary_path, zoo.suite)
-    runs = [(name, seed, g.dataset, g.epochs) for g in zoo.groups for name in g.models for seed in g.seeds]
+    runs = [(name, seed, g) for g in zoo.groups for name in g.models for seed in g.seeds]
     n_models = sum(len(g.models) for g in zoo.groups)
     print(
         f"{PROG}: suite {zoo.suite}, {n_models} models, {len(runs)} runs, {zoo.jobs} at a time; "
@@ -64,7 +65,7 @@ def run_zoo(zoo: Zoo, command: str) -> int:
         else:
             pool = stack.enter_context(ProcessPoolExecutor(zoo.jobs, mp_context=get_context("spawn")))
             outcomes = pool.map(run_one, *zip(*runs), [zoo] * len(runs))
-        for (name, seed, _, _), outcome in zip(runs, outcomes):
+        for (name, seed, _), outcome in zip(runs, outcomes):
             if "error" in outcome:
                 failures.append(outcome)
                 print(f"  FAILED {name} seed {seed}: {outcome['error']}", flush=True)
@@ -94,6 +95,7 @@ def write_summary(zoo: Zoo, command: str, rows: list[dict], failures: list[dict]
         "lr": zoo.lr,
         "groups": [
             {"dataset": g.dataset, "models": list(g.models), "seeds": list(g.seeds), "epochs": g.epochs}
+            | ({"max_images": g.max_images} if g.max_images else {})
             for g in zoo.groups
         ],
     }
@@ -103,13 +105,14 @@ def write_summary(zoo: Zoo, command: str, rows: list[dict], failures: list[dict]
     print(f"\n{len(rows)} runs in {seconds:.0f} s; tables in {zoo.summary_path.with_suffix('.md')}")
 
 
-def run_one(name: str, seed: int, dataset: str, epochs: int, zoo: Zoo) -> dict:
+def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
     """Train one run of the zoo (or read it back when it finished before) and score its extra tests."""
     torch.set_num_threads(1)
+    dataset = group.dataset
     cfg = TrainConfig(
         model=name,
         dataset=dataset,
-        epochs=epochs,
+        epochs=group.epochs,
         batch_size=zoo.batch_size,
         lr=zoo.lr,
         seed=seed,
@@ -118,10 +121,12 @@ def run_one(name: str, seed: int, dataset: str, epochs: int, zoo: Zoo) -> dict:
         out=str(zoo.out),
         progress=False,
         resume="auto",
+        max_images=group.max_images,
+        **({"data_path": zoo.data_path} if zoo.data_path else {}),
     )
     cfg.command = command_line(cfg)
     run_dir, result_path = run_paths(cfg)
-    splits = data.load(dataset, seed=seed)  # once per run: training, then the extra tests
+    splits = trainer.load_splits(cfg)  # once per run: training, then the extra tests
     reused = _finished(result_path, cfg)
     if not reused:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,18 +138,12 @@ def run_one(name: str, seed: int, dataset: str, epochs: int, zoo: Zoo) -> dict:
                 print(f"rope-blocks train: error: {e}")
                 return {"model": name, "seed": seed, "error": str(e)}
     result = json.loads(result_path.read_text())
-    extra = probes.extra_tests(dataset, seed) if dataset in probes.TASKS else {}
-    extra_acc = {}
-    if extra:
-        if not (run_dir / "best.pt").is_file():
-            return {
-                "model": name,
-                "seed": seed,
-                "error": f"{run_dir / 'best.pt'} is missing, so its extra tests cannot be scored; "
-                f"delete {result_path} to train the run again",
-            }
-        model = checkpoint.load_run(run_dir / "best.pt")[1]
-        extra_acc = {test: accuracy(model, images, labels, splits) for test, (images, labels) in extra.items()}
+    try:
+        extra_acc = _extra_accuracies(
+            result, result_path, run_dir / "best.pt", extra_tests(dataset, seed, splits), splits
+        )
+    except ValueError as e:
+        return {"model": name, "seed": seed, "error": str(e)}
     return {
         "model": name,
         "seed": seed,
@@ -174,13 +173,34 @@ def _finished(result_path: Path, cfg: TrainConfig) -> bool:
     return result.get("finished", False) and same
 
 
-def accuracy(model: ViT, images: torch.Tensor, labels: torch.Tensor, splits: data.Splits) -> float:
-    loader = DataLoader(data.ImageTensors(images, labels), batch_size=256)
-    return trainer.evaluate(model, loader, splits.prepare, torch.device("cpu"), amp=False)[1]
+def _extra_accuracies(result: dict, result_path: Path, best: Path, tests: dict[str, ExtraTest], splits) -> dict:
+    """The best checkpoint's accuracy on each extra test, kept in the run's result file once scored.
+
+    Runs scored before the scores were kept there are scored again from their best checkpoint.
+    """
+    if not tests:
+        return {}
+    kept = result.get("extra_acc") or {}
+    if set(kept) == set(tests):
+        return kept
+    if not best.is_file():
+        raise ValueError(
+            f"{best} is missing, so its extra tests cannot be scored; delete {result_path} to train the run again"
+        )
+    model = checkpoint.load_run(best)[1]
+    scores = {name: evaluation.accuracy(model, test, splits) for name, test in tests.items()}
+    provenance.write_json({**result, "extra_acc": scores}, result_path)
+    return scores
 
 
 def analyse(suite: str, rows: list[dict]) -> dict:
-    """digits: every matched model against RoPE-Mixed; probes: the predictions' comparisons and verdicts."""
+    """digits, fashion: every model against RoPE-Mixed; probes: the predictions' comparisons and verdicts."""
+    if suite == "fashion":
+        done = [stats.compare(rows, c) for c in fashion_suite.comparisons()]
+        reference = fashion_suite.names((fashion_suite.REFERENCE,))[0]
+        present = {r["model"] for r in rows}
+        done = [c for c in done if c["a"][0] in present] if reference in present else []
+        return {"equivalence": {"reference": reference, "margin": fashion_suite.MARGIN, "comparisons": done}}
     if suite == "digits":
         others = dict.fromkeys(r["model"] for r in rows if ModelId.parse(r["model"]).size == "matched_digits")
         if REFERENCE not in others:  # nothing to compare with

@@ -1,0 +1,36 @@
+"""Tests outside the training distribution: test images moved, resized or regenerated, scored on a trained model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader
+
+from . import data, trainer
+from .vit import POSITIONS, ViT
+
+
+@dataclass(frozen=True)
+class ExtraTest:
+    """uint8 ``images`` (N, C, H, W) with their ``labels``, resized to ``size`` (None: as they are) and seen
+    by the model with the position convention ``positions`` (training.vit.ViT.forward)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    size: int | None = None
+    positions: str = "grid"
+
+    def __post_init__(self):
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions={self.positions!r} is not one of {', '.join(POSITIONS)}.")
+
+
+def accuracy(model: ViT, test: ExtraTest, splits: data.Splits, batch_size: int = 256) -> float:
+    """The model's accuracy on ``test``, normalised as the training data (``splits.prepare``)."""
+    loader = DataLoader(data.ImageTensors(test.images, test.labels), batch_size=batch_size)
+
+    def prepare(images):
+        return splits.prepare(images, test.size)
+
+    return trainer.evaluate(model, loader, prepare, torch.device("cpu"), False, positions=test.positions)[1]

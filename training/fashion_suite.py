@@ -26,6 +26,11 @@ What the theory promises, and what it does not:
   read absolute positions through the rotated keys. The absolute embedding is resampled to the canvas.
 
 The extra tests are reported with intervals, without verdicts: no theorem predicts their accuracy.
+
+Status: SEEDS, EPOCHS and the training recipe below are a first design, not yet sized. A pilot on
+seeds outside SEEDS (RoPE-Mixed's convergence, the seed-to-seed spread, whether bf16 stays within it)
+fixes them within the record run's budget (3 hours on 2 cores) in the commit that precedes the record
+run; the pilot says nothing about the differences between designs.
 """
 
 from __future__ import annotations

@@ -57,13 +57,20 @@ def add_run_arguments(p: Parser, name: str | None, name_default: str = "%(defaul
     p.add_argument("--overwrite", action="store_true", help="replace an existing result file")
 
 
-def add_encodings(sub) -> Parser:
-    p = sub.add_parser(
-        "encodings",
-        help="forward + backward of the rotated q and k, per family and block size",
-        description=bench_encodings.__doc__,
+def subcommand(sub, name: str, module, help_: str) -> Parser:
+    """A benchmark's subparser: its module's docstring as the description, no abbreviated flags."""
+    return sub.add_parser(
+        name,
+        help=help_,
+        description=module.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
+    )
+
+
+def add_encodings(sub) -> Parser:
+    p = subcommand(
+        sub, "encodings", bench_encodings, "forward + backward of the rotated q and k, per family and block size"
     )
     add_run_arguments(p, name="encodings")
     p.add_argument(
@@ -86,13 +93,7 @@ def add_encodings(sub) -> Parser:
 
 
 def add_train(sub) -> Parser:
-    p = sub.add_parser(
-        "train",
-        help="training steps: images/s, memory, FLOPs, attention kernel, MFU",
-        description=bench_train.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
-    )
+    p = subcommand(sub, "train", bench_train, "training steps: images/s, memory, FLOPs, attention kernel, MFU")
     add_run_arguments(p, name=None, name_default="train, or train-fold with --fold")
     p.add_argument("--models", choices=bench_train.SUITES, default="all")
     p.add_argument(
@@ -117,27 +118,33 @@ def add_train(sub) -> Parser:
 
 
 def add_step(sub) -> Parser:
-    p = sub.add_parser(
+    p = subcommand(
+        sub,
         "step",
-        help="one shape's training step: FLOP/s against this process's matmul peak, and against timm's model",
-        description=bench_step.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
+        bench_step,
+        "one shape's training step: FLOP/s against this process's matmul peak, and against timm's model",
     )
     add_run_arguments(p, name=None, name_default="step-<shape>")
     p.set_defaults(batch=None, reps=5, warmup=1, threads=1)  # the trainer's zoo runs one thread per process
     p.add_argument("--shape", choices=tuple(bench_step.SHAPES), default="fashion", help="default: %(default)s")
     p.add_argument(
-        "--models", nargs="+", default=list(bench_step.MODELS), metavar="VARIANT",
+        "--models",
+        nargs="+",
+        default=list(bench_step.MODELS),
+        metavar="VARIANT",
         help="variant names (records.model_id), default: %(default)s",
-    )  # fmt: skip
+    )
     p.add_argument("--precisions", nargs="+", choices=bench_step.PRECISIONS, default=list(bench_step.PRECISIONS))
     p.add_argument("--dropouts", nargs="+", type=float, default=[0.0, 0.1], metavar="P")
     p.add_argument("--recipes", nargs="+", choices=tuple(bench_step.RECIPES), default=list(bench_step.RECIPES))
     p.add_argument(
-        "--compile-dropouts", nargs="*", type=float, default=[0.0], metavar="P",
+        "--compile-dropouts",
+        nargs="*",
+        type=float,
+        default=[0.0],
+        metavar="P",
         help="dropout rates that also run the compiled recipe (each compile takes tens of seconds; default 0)",
-    )  # fmt: skip
+    )
     p.add_argument("--no-fold", action="store_true", help="leave out the folded rows of models with a learned basis")
     p.add_argument("--no-timm", action="store_true", help="leave out timm's model (and the ratios to it)")
     return p
@@ -194,10 +201,19 @@ def step(args: argparse.Namespace, p: Parser) -> tuple[str, torch.device, dict, 
         p.error("--dropouts and --compile-dropouts are probabilities in [0, 1]")
     device = setup_device(args, p)
     payload = bench_step.benchmark(
-        shape, device, args.warmup, args.reps, args.models, args.precisions, args.dropouts, args.recipes,
-        fold=not args.no_fold, timm=not args.no_timm, compile_dropouts=tuple(args.compile_dropouts),
+        shape,
+        device,
+        args.warmup,
+        args.reps,
+        args.models,
+        args.precisions,
+        args.dropouts,
+        args.recipes,
+        fold=not args.no_fold,
+        timm=not args.no_timm,
+        compile_dropouts=tuple(args.compile_dropouts),
         log=lambda line: print(line, flush=True),
-    )  # fmt: skip
+    )
     return args.name or f"step-{args.shape}", device, payload, bench_step.report(payload)
 
 

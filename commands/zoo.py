@@ -6,6 +6,7 @@ Finished runs are read back, not trained again, so a killed zoo resumes where it
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from records.provenance import RUNS
@@ -62,8 +63,9 @@ def parse(argv: list[str]) -> Zoo:
         p.error(f"--epochs must be at least 1, got {args.epochs}.")
     out = args.out or RUNS / f"zoo{'-quick' if args.quick else ''}-{args.suite}"
     groups = suites.select(args.suite, args.quick, args.models, args.seeds, args.epochs)
-    batch_size, lr = suites.SETTINGS[args.suite]
-    return Zoo(args.suite, tuple(groups), out, args.batch_size or batch_size, args.lr or lr, args.jobs, args.data_path)
+    recipe = suites.RECIPES[args.suite]
+    recipe = replace(recipe, batch_size=args.batch_size or recipe.batch_size, lr=args.lr or recipe.lr)
+    return Zoo(args.suite, tuple(groups), out, recipe, args.jobs, args.data_path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,7 @@ class Size:
     matched: bool  # one head width for every variant instead of growing with k
     patch_size: int = 1  # the seed's: every pixel is a token
     pool: str = "cls"
+    attention: str = "sdpa"  # training.vit.ATTENTIONS
 
 
 SIZES = {
@@ -54,7 +55,11 @@ SIZES = {
     "digits": Size(depth=2, heads=2, min_dim_head=16, dropout=0.1, matched=False),
     "matched_cifar10": Size(depth=4, heads=4, min_dim_head=48, dropout=0.25, matched=True),
     "matched_digits": Size(depth=2, heads=2, min_dim_head=24, dropout=0.1, matched=True),
-    "fashion": Size(depth=4, heads=4, min_dim_head=24, dropout=0.0, matched=True, patch_size=4, pool="mean"),
+    # "auto": attention written out on the CPU, where SDPA's bf16 kernels run 2.4x slower
+    # (results/bench/cpu-step-fashion.json), and SDPA on GPUs.
+    "fashion": Size(
+        depth=4, heads=4, min_dim_head=24, dropout=0.0, matched=True, patch_size=4, pool="mean", attention="auto"
+    ),
     "probe_diagonal": Size(depth=1, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
     "probe_shift": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean"),
     "probe_extrapolate": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
@@ -147,6 +152,7 @@ def model_config(
         block_size=variant.block_size,
         enc_options={**variant.options(), **ZOO_OPTIONS.get(variant.family, {})},
         pos_scale=1.0 / max(grid - 1, 1) if unit_positions else 1.0,
+        attention=size.attention,
     )
 
 

@@ -22,8 +22,23 @@ from . import data, fashion_suite, models, probes
 from .evaluation import ExtraTest
 
 SUITES = ("digits", "probes", "fashion")
-# (batch size, learning rate) of each suite's runs, unless the zoo command sets them.
-SETTINGS = {"digits": (32, 3e-3), "probes": (32, 3e-3), "fashion": (fashion_suite.BATCH_SIZE, fashion_suite.LR)}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a suite's runs train (the zoo command may set the batch size and the learning rate)."""
+
+    batch_size: int
+    lr: float
+    warmup_epochs: float = 1.0
+    amp: bool = False  # bf16 autocast
+
+
+RECIPES = {
+    "digits": Recipe(32, 3e-3),
+    "probes": Recipe(32, 3e-3),
+    "fashion": Recipe(fashion_suite.BATCH_SIZE, fashion_suite.LR, fashion_suite.WARMUP_EPOCHS, fashion_suite.AMP),
+}
 # One model per family (and both commuting designs), all at the matched width.
 QUICK_VARIANTS = [
     "no_rope",

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from records.model_id import ModelId
 from . import checkpoint, evaluation, fashion_suite, launch, probes, trainer
 from .config import TrainConfig, command_line, run_paths
 from .evaluation import ExtraTest
-from .suites import EQUIVALENCE_MARGIN, REFERENCE, Group, check_summary_suite, extra_tests
+from .suites import EQUIVALENCE_MARGIN, RECIPES, REFERENCE, Group, Recipe, check_summary_suite, extra_tests
 from .summary import summary_text
 
 PROG = "rope-blocks zoo"
@@ -37,8 +37,7 @@ class Zoo:
     suite: str
     groups: tuple[Group, ...]
     out: Path
-    batch_size: int = 32
-    lr: float = 3e-3
+    recipe: Recipe = RECIPES["digits"]
     jobs: int = 2  # runs trained at once, one CPU thread each
     data_path: str | None = None  # where the data sets that are read from files live (default: the trainer's)
 
@@ -91,8 +90,7 @@ def write_summary(zoo: Zoo, command: str, rows: list[dict], failures: list[dict]
         "suite": zoo.suite,
         **provenance.header(command, device),
         "wall_seconds": round(seconds),
-        "batch_size": zoo.batch_size,
-        "lr": zoo.lr,
+        **asdict(zoo.recipe),
         "groups": [
             {"dataset": g.dataset, "models": list(g.models), "seeds": list(g.seeds), "epochs": g.epochs}
             | ({"max_images": g.max_images} if g.max_images else {})
@@ -113,8 +111,10 @@ def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
         model=name,
         dataset=dataset,
         epochs=group.epochs,
-        batch_size=zoo.batch_size,
-        lr=zoo.lr,
+        batch_size=zoo.recipe.batch_size,
+        lr=zoo.recipe.lr,
+        warmup_epochs=zoo.recipe.warmup_epochs,
+        amp=zoo.recipe.amp,
         seed=seed,
         run_id=f"{name}_seed{seed}",
         num_workers=0,
@@ -163,13 +163,16 @@ def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
     }
 
 
+RECIPE_FIELDS = ("model", "epochs", "batch_size", "lr", "warmup_epochs", "amp", "seed", "max_images")
+
+
 def _finished(result_path: Path, cfg: TrainConfig) -> bool:
     """A finished run with these settings; any other earlier run is the trainer's to resume or refuse."""
     try:
         result = json.loads(result_path.read_text())
     except (OSError, ValueError):
         return False
-    same = all(result["config"].get(k) == getattr(cfg, k) for k in ("model", "epochs", "batch_size", "lr", "seed"))
+    same = all(result["config"].get(k) == getattr(cfg, k) for k in RECIPE_FIELDS)
     return result.get("finished", False) and same
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from paper.results import BENCH, DIGITS, PROBES, PROVE, THEOREMS, ZOO, Missing, Results
+from paper.results import BENCH, DIGITS, FASHION, PROBES, PROVE, THEOREMS, ZOO, Missing, Results
 from paper.runs import (
     EQUIVALENCE_WORDS,
+    design,
     epochs,
     equivalence,
     group_seed_count,
@@ -60,6 +61,14 @@ def verdict_count(verdict: str):
     return lambda d: str(sum(c["verdict"] == verdict for c in equivalence(d)["comparisons"]))
 
 
+EQUIVALENCE_FIELDS = {
+    "EquivalenceReference": lambda d: tex(short_name(equivalence(d)["reference"])),
+    "EquivalenceMargin": lambda d: points(equivalence(d)["margin"]),
+    "EquivalenceCompared": lambda d: str(len(equivalence(d)["comparisons"])),
+    **{f"Equivalence{word.capitalize()}": verdict_count(verdict) for verdict, word in EQUIVALENCE_WORDS.items()},
+}
+
+
 def digits_macros(data: dict | None) -> dict:
     return run_macros(
         {
@@ -68,12 +77,20 @@ def digits_macros(data: dict | None) -> dict:
             "SizeModels": size_field("digits", len),
             "MatchedSeeds": size_field("matched_digits", group_seed_count),
             "MatchedModels": size_field("matched_digits", len),
-            "EquivalenceReference": lambda d: tex(short_name(equivalence(d)["reference"])),
-            "EquivalenceMargin": lambda d: points(equivalence(d)["margin"]),
-            "EquivalenceCompared": lambda d: str(len(equivalence(d)["comparisons"])),
-            **{
-                f"Equivalence{word.capitalize()}": verdict_count(verdict) for verdict, word in EQUIVALENCE_WORDS.items()
-            },
+            **EQUIVALENCE_FIELDS,
+        }
+    )
+
+
+def fashion_macros(data: dict | None) -> dict:
+    return run_macros(
+        {
+            "Epochs": epochs,
+            "Seeds": size_field("fashion", group_seed_count),
+            "Models": size_field("fashion", len),
+            "DesignCommit": lambda d: tex(short_commit(design(d)["commit"])),
+            "ExtraImages": lambda d: f"{design(d)['extra_images']:,}",
+            **EQUIVALENCE_FIELDS,
         }
     )
 
@@ -135,6 +152,7 @@ MACROS = {
     ),
     DIGITS: ("Digits", ZOO["digits"], digits_macros),
     PROBES: ("Probes", ZOO["probes"], probes_macros),
+    FASHION: ("Fashion", ZOO["fashion"], fashion_macros),
     "bench/cpu-encodings.json": (
         "Bench",
         BENCH,

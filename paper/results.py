@@ -10,10 +10,12 @@ from paper.tex import code, tex
 from records.provenance import REPO
 
 PROVE = "rope-blocks prove"
-ZOO = {suite: f"rope-blocks zoo --suite {suite}" for suite in ("digits", "probes")}
+ZOO = {suite: f"rope-blocks zoo --suite {suite}" for suite in ("digits", "probes", "fashion")}
 BENCH = "make bench"
 DIGITS = "digits/summary.json"
 PROBES = "probes/summary.json"
+FASHION = "fashion/summary.json"
+SUMMARIES = {"digits": DIGITS, "probes": PROBES, "fashion": FASHION}
 THEOREMS = "theorems.json"
 
 

@@ -97,8 +97,18 @@ def epochs(data: dict, dataset: str | None = None) -> str:
 
 def equivalence(data: dict) -> dict:
     if not data.get("equivalence"):
-        raise Missing(f"results/{DIGITS} holds no equivalence analysis (it predates the suites)", ZOO["digits"])
+        suite = data.get("suite", "digits")
+        raise Missing(f"results/{suite}/summary.json holds no equivalence analysis", ZOO[suite])
     return data["equivalence"]
+
+
+def design(data: dict) -> dict:
+    """The design a suite's summary quotes (training/fashion_suite.py's for Fashion-MNIST)."""
+    if "design" not in data:
+        raise Missing(
+            f"results/{data.get('suite', 'digits')}/summary.json quotes no design", ZOO[data.get("suite", "digits")]
+        )
+    return data["design"]
 
 
 def prediction(data: dict, pid: str) -> dict:

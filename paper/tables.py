@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 
 from paper.cifar import cifar_table
-from paper.results import DIGITS, PROBES, PROVE, THEOREMS, ZOO, Results
+from paper.results import FASHION, PROBES, PROVE, SUMMARIES, THEOREMS, ZOO, Results
 from paper.runs import (
     EQUIVALENCE_WORDS,
     TEST_HEADERS,
     block_size,
+    design,
     epochs,
     extra_tests,
     family,
@@ -25,7 +26,22 @@ from paper.runs import (
     transfer_sizes,
     variant,
 )
-from paper.tex import acc_ci, acc_pm, code, difference, points, row, sci, source, stacked, table, tex, yes_no
+from paper.tex import (
+    acc_ci,
+    acc_pm,
+    code,
+    difference,
+    points,
+    points_words,
+    row,
+    sci,
+    source,
+    stacked,
+    table,
+    tex,
+    yes_no,
+)
+from records.stats import LEVEL
 
 COST_KS = (2, 4, 8)  # the block sizes every k x k family, LieRE included, is trained at
 PROBE_WHAT = {
@@ -68,16 +84,27 @@ def theorems_table(res: Results) -> str:
     )
 
 
-def accuracy_table(res: Results, size: str, label: str, what: str, compare: bool = False) -> str:
-    """A digits size: test accuracy per model; at matched width also the paired difference to the reference."""
-    data = res.load(DIGITS, ZOO["digits"])
-    groups = models_of(data, size)
-    tests = extra_tests(groups)
+def accuracy_table(
+    res: Results,
+    size: str,
+    label: str,
+    what: str,
+    compare: bool = False,
+    suite: str = "digits",
+    extras: bool = True,
+    decimals: int = 1,
+) -> str:
+    """A zoo size: test accuracy per model (and its extra tests); with `compare` also the paired difference to
+    the reference and its verdict."""
+    name = SUMMARIES[suite]
+    data = res.load(name, ZOO[suite])
+    groups = models_of(data, size, name, suite)
+    tests = extra_tests(groups) if extras else []
     eq = data.get("equivalence") if compare else None
     against = {c["a"][0]: c for c in eq["comparisons"]} if eq else {}
     body = []
     for model, runs in groups.items():
-        cells = [tex(short_name(model)), *(acc_ci(scores(runs, t)) for t in ["test", *tests])]
+        cells = [tex(short_name(model)), *(acc_ci(scores(runs, t), decimals) for t in ["test", *tests])]
         if eq:
             c = against.get(model)
             cells += (
@@ -85,7 +112,7 @@ def accuracy_table(res: Results, size: str, label: str, what: str, compare: bool
                 if model == eq["reference"]
                 else ["--", "--"]
                 if c is None
-                else [difference(c), EQUIVALENCE_WORDS[c["verdict"]]]
+                else [difference(c, decimals), EQUIVALENCE_WORDS[c["verdict"]]]
             )
         body.append(cells + [f"{runs[0]['parameters']:,}", yes_no(runs[0]["relative_by_theory"])])
     caption = (
@@ -94,19 +121,61 @@ def accuracy_table(res: Results, size: str, label: str, what: str, compare: bool
     )
     if eq:
         caption += (
-            f" Difference: to {tex(short_name(eq['reference']))}, paired by seed, in points; equivalent when "
-            f"its interval lies within $\\pm${points(eq['margin'])} points, differs when it lies wholly "
-            "outside, undecided otherwise (margin fixed before the runs)."
+            f" Difference: to {tex(short_name(eq['reference']))}, paired by seed, in points, with its "
+            f"{interval_words(eq['comparisons'])}; equivalent when the interval lies within "
+            f"$\\pm${points_words(eq['margin'])}, differs when it lies wholly outside, undecided otherwise "
+            "(margin fixed before the runs)."
         )
     elif compare:
         caption += (
             f" The paired comparison with RoPE-Mixed is not in this summary (written before it); "
-            f"{code(ZOO['digits'])} adds it."
+            f"{code(ZOO[suite])} adds it."
         )
-    caption += " Relative: the theory's verdict. " + source(data, DIGITS)
+    caption += " Relative: the theory's verdict. " + source(data, name)
     header = ["model", "test", *map(tex, tests), *(["difference", "verdict"] if eq else []), "params", "relative"]
     align = "l" + "r" * (1 + len(tests)) + ("rl" if eq else "") + "rc"
     return table(caption, label, align, [row(map(stacked, header))], body, "footnotesize")
+
+
+def interval_words(comparisons: list[dict]) -> str:
+    """'95\\% interval over seeds', or the corrected level and the correction when a suite makes one."""
+    level = comparisons[0].get("level", LEVEL) if comparisons else LEVEL
+    if level == LEVEL:
+        return f"{points(level)}\\% interval over seeds"
+    return (
+        f"{points(level)}\\% interval over seeds (Bonferroni: a 95\\% family level over the "
+        f"{len(comparisons)} comparisons)"
+    )
+
+
+def fashion_extra_table(res: Results) -> str:
+    """The Fashion-MNIST models on the resolution and translation tests, side by side with the test split."""
+    data = res.load(FASHION, ZOO["fashion"])
+    groups = models_of(data, "fashion", FASHION, "fashion")
+    tests = extra_tests(groups)
+    body = [
+        [tex(short_name(model)), yes_no(runs[0]["relative_by_theory"])]
+        + [acc_pm(scores(runs, t)) for t in ["test", *tests]]
+        for model, runs in groups.items()
+    ]
+    caption = (
+        "Fashion-MNIST models on the resolution and translation tests: accuracy in \\%, mean $\\pm$ the "
+        f"half-width of the 95\\% interval over {group_seed_count(groups)} seeds (not a standard deviation). "
+        "Test: the whole test split at $28\\times28$; $n\\times n$: the first "
+        f"{design(data)['extra_images']:,} test images resized, with positions on the integer grid or rescaled to the "
+        "training grid's extent; canvas: the same images on a $44\\times44$ canvas, centred or in a corner "
+        "(moved by whole patches). Rel.: relative by the theory. " + source(data, FASHION)
+    )
+    header = ["model", "rel.", "test", *map(tex, tests)]
+    return table(
+        caption,
+        "tab:fashion-extra",
+        "lc" + "r" * (1 + len(tests)),
+        [row(map(stacked, header))],
+        body,
+        "footnotesize",
+        setup=(r"\setlength{\tabcolsep}{3pt}",),
+    )
 
 
 def probe_table(res: Results, size: str, what: str) -> str:
@@ -317,6 +386,17 @@ TABLES = {  # generated file -> its maker
         what="ViTs of one width and depth for every encoding.",
         compare=True,
     ),
+    "fashion": functools.partial(
+        accuracy_table,
+        size="fashion",
+        label="tab:fashion",
+        what="ViTs on Fashion-MNIST, one width and depth for every encoding.",
+        compare=True,
+        suite="fashion",
+        extras=False,
+        decimals=2,
+    ),
+    "fashion_extra": fashion_extra_table,
     "probes_diagonal": diagonal_table,
     "probes_transfer": transfer_table,
     **{f"probes_{pid.lower()}": functools.partial(prediction_table, pid=pid) for pid in ("P1", "P2", "P3")},

@@ -54,16 +54,18 @@ def interval(values) -> tuple[float, float, float]:
     return tuple(100 * x for x in stats.mean_ci(list(values)))
 
 
-def acc_ci(values) -> str:
+def acc_ci(values, decimals: int = 1) -> str:
     """'mean [low, high]' in percent (the bare mean for one seed)."""
-    mean, low, high = interval(values)
-    return f"{mean:.1f}" if math.isnan(low) else f"{mean:.1f} [{low:.1f}, {high:.1f}]"
+    mean, low, high = (f"{x:.{decimals}f}" for x in interval(values))
+    return mean if low == "nan" else f"{mean} [{low}, {high}]"
 
 
-def acc_pm(values) -> str:
+def acc_pm(values, decimals: int = 1) -> str:
     """Compact: the mean and the half-width of the (symmetric Student-t) 95% interval, in percent."""
     mean, low, high = interval(values)
-    return f"{mean:.1f}" if math.isnan(low) else f"{mean:.1f}{{\\scriptsize$\\pm${(high - low) / 2:.1f}}}"
+    if math.isnan(low):
+        return f"{mean:.{decimals}f}"
+    return f"{mean:.{decimals}f}{{\\scriptsize$\\pm${(high - low) / 2:.{decimals}f}}}"
 
 
 def error_bars(intervals) -> list[list[float]]:
@@ -74,25 +76,33 @@ def error_bars(intervals) -> list[list[float]]:
     ]
 
 
-def signed(points: float) -> str:
-    text = f"{points:+.1f}"
-    return "$0.0$" if float(text) == 0 else f"${text}$"
+def signed(points: float, decimals: int = 1) -> str:
+    text = f"{points:+.{decimals}f}"
+    return f"${abs(float(text)):.{decimals}f}$" if float(text) == 0 else f"${text}$"
 
 
 def no_interval(ci) -> bool:
     return ci is None or any(x is None or math.isnan(x) for x in ci)
 
 
-def difference(c: dict) -> str:
-    """A paired comparison's A - B in accuracy points, with its 95% interval."""
+def difference(c: dict, decimals: int = 1) -> str:
+    """A paired comparison's A - B in accuracy points, with its interval."""
     if c["difference"] is None:
         return "--"
-    d = signed(100 * c["difference"])
-    return d if no_interval(c["ci"]) else f"{d} [{signed(100 * c['ci'][0])}, {signed(100 * c['ci'][1])}]"
+    d = signed(100 * c["difference"], decimals)
+    if no_interval(c["ci"]):
+        return d
+    low, high = (signed(100 * x, decimals) for x in c["ci"])
+    return f"{d} [{low}, {high}]"
 
 
 def points(fraction: float) -> str:
     return f"{100 * fraction:g}"
+
+
+def points_words(fraction: float) -> str:
+    """'1 point', '0.5 points', '3 points'."""
+    return f"{points(fraction)} point{'' if points(fraction) == '1' else 's'}"
 
 
 def sci(x: float) -> str:

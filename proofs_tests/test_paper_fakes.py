@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as scipy_stats
 
-from training import models, probes, zoo
+from training import fashion_suite, models, probes, zoo
 
 PROVENANCE = {"commit": "0123456789abcdef0123456789abcdef01234567", "date": "2026-01-02T03:04:05Z"}
 DEVICE = "CPU (2 cores, x86_64), 2 run(s) at a time, 1 thread each"
@@ -138,6 +138,37 @@ def probes_summary() -> dict:
     }
 
 
+def fashion_summary() -> dict:
+    """Every model of the Fashion-MNIST design at its seeds: the absolute embedding a point below, the rest alike."""
+    tests = [*(f"{n}x{n} {p}" for n in fashion_suite.RESOLUTIONS for p in fashion_suite.POSITIONS)]
+    tests += [f"canvas {where}" for where in ("centred", "top-left", "bottom-right")]
+    runs = [
+        run_row(
+            m,
+            s,
+            "fashion",
+            (0.86 if "no_rope" in m else 0.87) + noise(m, s, "test", 0.002),
+            {t: 0.6 + noise(m, s, t, 0.05) for t in tests},
+        )
+        for m in fashion_suite.names()
+        for s in fashion_suite.SEEDS
+    ]
+    group = {"dataset": "fashion", "models": list(fashion_suite.names()), "seeds": list(fashion_suite.SEEDS)}
+    return {
+        "suite": "fashion",
+        "command": "rope-blocks zoo --suite fashion --out .",
+        **PROVENANCE,
+        "device": DEVICE,
+        "wall_seconds": 9000,
+        "batch_size": 128,
+        "lr": 0.001,
+        "groups": [{**group, "epochs": fashion_suite.EPOCHS}],
+        **zoo.analyse("fashion", runs),
+        "runs": runs,
+        "failures": [],
+    }
+
+
 def model_config(model: str) -> dict:
     """The architecture a run's own result file records, as the trainer writes it."""
     return dataclasses.asdict(models.model_config(model, image_size=16, in_chans=1, num_classes=4))
@@ -227,6 +258,7 @@ def make_results(root: Path) -> Path:
             for e in (1, 2, 3)
         ]
         write(root / "digits" / f"{r['run_id']}.json", {"model": r["model"], "history": history})
+    write(root / "fashion" / "summary.json", fashion_summary())
     probe = probes_summary()
     write(root / "probes" / "summary.json", probe)
     for r in probe["runs"]:  # as the zoo lays them out: results/probes/<dataset>/<run_id>.json
@@ -272,17 +304,17 @@ def summary(results: Path, suite: str) -> dict:
     return json.loads((results / suite / "summary.json").read_text())
 
 
-def interval(values) -> tuple[float, float, float]:
-    """Mean and 95% Student-t interval in percent, computed here independently of records/stats.py."""
+def interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval in percent, computed here independently of records/stats.py."""
     values = list(values)
     mean = statistics.fmean(values)
-    half = scipy_stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    half = scipy_stats.t.ppf((1 + level) / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return 100 * mean, 100 * (mean - half), 100 * (mean + half)
 
 
-def with_ci(values) -> str:
-    """How the tables print accuracies: percent, mean [low, high], one decimal."""
-    return "{:.1f} [{:.1f}, {:.1f}]".format(*interval(values))
+def with_ci(values, decimals: int = 1) -> str:
+    """How the tables print accuracies: percent, mean [low, high]."""
+    return "{0:.{3}f} [{1:.{3}f}, {2:.{3}f}]".format(*interval(values), decimals)
 
 
 def with_half_width(values) -> str:
@@ -291,13 +323,15 @@ def with_half_width(values) -> str:
     return f"{mean:.1f}{{\\scriptsize$\\pm${(high - low) / 2:.1f}}}"
 
 
-def signed(x: float) -> str:
-    """Points with their sign, one decimal; zero unsigned."""
-    text = f"{x:+.1f}"
-    return "$0.0$" if float(text) == 0 else f"${text}$"
+def signed(x: float, decimals: int = 1) -> str:
+    """Points with their sign; zero unsigned."""
+    text = f"{x:+.{decimals}f}"
+    return f"${0:.{decimals}f}$" if float(text) == 0 else f"${text}$"
 
 
-def paired(runs: list[dict], a: list[str], a_test: str, b: list[str], b_test: str) -> str:
+def paired(
+    runs: list[dict], a: list[str], a_test: str, b: list[str], b_test: str, level: float = 0.95, decimals: int = 1
+) -> str:
     """A comparison recomputed from the runs: mean over each side's models, seed by seed, then A - B."""
 
     def side(names, test):
@@ -311,8 +345,8 @@ def paired(runs: list[dict], a: list[str], a_test: str, b: list[str], b_test: st
         }
 
     sa, sb = side(a, a_test), side(b, b_test)
-    mean, low, high = interval(sa[s] - sb[s] for s in sa)
-    return f"{signed(mean)} [{signed(low)}, {signed(high)}]"
+    mean, low, high = (signed(x, decimals) for x in interval((sa[s] - sb[s] for s in sa), level))
+    return f"{mean} [{low}, {high}]"
 
 
 def table_row(text: str, first_cell: str) -> str:

@@ -10,7 +10,7 @@ from test_paper_fakes import make_results, paired, summary, write
 
 from paper import macros
 from paper.results import Results
-from training import probes
+from training import fashion_suite, probes
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,13 @@ def test_the_macros_hold_the_counts_and_provenance_of_each_file(numbers, full_re
         ("ProbesEpochsExtrapolate", "10"),
         ("ProbesCommand", r"\texttt{rope-{}blocks zoo -{}-{}suite probes}"),
         ("BenchDevice", "x86\\_64 CPU, 2 threads"),
+        ("FashionSeeds", "8"),
+        ("FashionModels", "9"),
+        ("FashionRuns", "72"),
+        ("FashionEpochs", str(fashion_suite.EPOCHS)),
+        ("FashionEquivalenceMargin", "1"),
+        ("FashionEquivalenceCompared", "8"),
+        ("FashionExtraImages", f"{fashion_suite.EXTRA_IMAGES:,}"),
     ]:
         assert f"\\newcommand{{\\{macro}}}{{{value}}}" in numbers, macro
     assert not re.search(r"\\newcommand\{\\[A-Za-z]*[0-9]", numbers), "TeX macro names hold no digits"

@@ -13,7 +13,7 @@ from paper import build
 from paper.results import Results
 from paper.runs import short_name
 from paper.tex import tex
-from training import models, probes
+from training import fashion_suite, models, probes
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,28 @@ def test_digits_tables_hold_each_models_interval_and_paired_difference(tables, f
     assert table_row(matched, "mixed rope 2D 2x2").split(" & ")[2:4] == ["reference", ""]
     assert r"within $\pm$3 points" in matched and "difference" not in tables["digits.tex"]
     assert re.search(r"liere rope 2D 4x4 & .* & 12,345 & no \\\\", matched)
+
+
+def test_fashion_tables_hold_each_models_interval_corrected_difference_and_extra_tests(tables, full_results):
+    fashion = summary(full_results, "fashion")
+    eq = {c["a"][0]: c for c in fashion["equivalence"]["comparisons"]}
+    level = 1 - 0.05 / len(eq)
+    main, extra = tables["fashion.tex"], tables["fashion_extra.tex"]
+    assert "canvas" not in main and not re.search(r"(?<!\\)_", main + extra), "model names must be escaped"
+    for model in fashion_suite.names():
+        runs = [r for r in fashion["runs"] if r["model"] == model]
+        cells = table_row(main, tex(short_name(model))).split(" & ")
+        assert cells[1] == with_ci((r["test_acc"] for r in runs), decimals=2), model
+        if model in eq:
+            assert cells[2] == paired(fashion["runs"], [model], "test", eq[model]["b"], "test", level, 2), model
+        extra_cells = table_row(extra, tex(short_name(model))).split(" & ")
+        tests = ["test", *runs[0]["extra_acc"]]
+        assert len(extra_cells) == 2 + len(tests) == 10
+        for cell, t in zip(extra_cells[2:], tests):
+            values = [r["test_acc"] if t == "test" else r["extra_acc"][t] for r in runs]
+            assert cell.removesuffix(r" \\") == with_half_width(values), (model, t)
+    assert f"{100 * level:g}\\% interval over seeds (Bonferroni" in main and r"within $\pm$1 point," in main
+    assert f"first {fashion_suite.EXTRA_IMAGES:,} test images" in extra
 
 
 def test_probe_tables_hold_each_models_interval(tables, full_results):

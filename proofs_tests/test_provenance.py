@@ -38,6 +38,23 @@ def test_git_commit_names_head_and_flags_changes_in_the_code_only():
     assert commit.endswith(provenance.DIRTY) == bool(git("status", "--porcelain", "--", *provenance.CODE))
 
 
+def test_last_change_names_the_commit_that_last_touched_a_file():
+    path = provenance.REPO / "training" / "fashion_suite.py"
+    commit = provenance.last_change(path)[:40]
+    touched = subprocess.run(
+        ["git", "show", "--name-only", "--format=", commit], cwd=provenance.REPO, capture_output=True, text=True
+    ).stdout.split()
+    assert "training/fashion_suite.py" in touched
+    later = subprocess.run(
+        ["git", "log", "--format=%H", f"{commit}..HEAD", "--", str(path)],
+        cwd=provenance.REPO,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert later == []
+    assert provenance.last_change(provenance.REPO / "no-such-file").startswith("unknown")
+
+
 def test_git_commit_outside_a_checkout(monkeypatch):
     def no_git(*args, **kwargs):
         raise OSError("no git here")

@@ -27,19 +27,26 @@ HOME = REPO if (REPO / ".git").exists() else Path.cwd()
 RUNS = HOME / "runs"
 
 
-def head(short: bool = False) -> str | None:
-    """The commit checked out (abbreviated when ``short``), or None outside a git checkout."""
+def _git(*args: str) -> str | None:
+    """A git command's output in the checkout, or None outside one."""
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", *(["--short"] if short else []), "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
     return done.stdout.strip()
+
+
+def head(short: bool = False) -> str | None:
+    """The commit checked out (abbreviated when ``short``), or None outside a git checkout."""
+    return _git("rev-parse", *(["--short"] if short else []), "HEAD")
+
+
+def last_change(path: Path) -> str:
+    """The last commit that changed ``path`` (a pre-registered design), flagged when it has changed since."""
+    commit = _git("log", "-1", "--format=%H", "--", str(path))
+    if not commit:
+        return "unknown (not a git checkout, or the file is not committed)"
+    return commit + (DIRTY if _git("status", "--porcelain", "--", str(path)) else "")
 
 
 def git_commit(code: Sequence[str] = CODE) -> str:

@@ -26,11 +26,12 @@ class ExtraTest:
             raise ValueError(f"positions={self.positions!r} is not one of {', '.join(POSITIONS)}.")
 
 
-def accuracy(model: ViT, test: ExtraTest, splits: data.Splits, batch_size: int = 256) -> float:
-    """The model's accuracy on ``test``, normalised as the training data (``splits.prepare``)."""
+def accuracy(model: ViT, test: ExtraTest, splits: data.Splits, amp: bool = False, batch_size: int = 256) -> float:
+    """The model's accuracy on ``test``, normalised as the training data (``splits.prepare``), in bf16 autocast
+    when ``amp`` (as a run trained with it was validated)."""
     loader = DataLoader(data.ImageTensors(test.images, test.labels), batch_size=batch_size)
 
     def prepare(images):
         return splits.prepare(images, test.size)
 
-    return trainer.evaluate(model, loader, prepare, torch.device("cpu"), False, positions=test.positions)[1]
+    return trainer.evaluate(model, loader, prepare, torch.device("cpu"), amp, positions=test.positions)[1]

@@ -26,6 +26,12 @@ def fmt_difference(c: dict) -> str:
 def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: dict) -> str:
     """Markdown: a table per group (mean and 95% interval over seeds), then the analysis."""
     parts = []
+    if "design" in analysis:
+        d = analysis["design"]
+        parts.append(
+            f"The record run's design: {d['file']} as of commit {d['commit']} (models, seeds, epochs, recipe; "
+            f"margin {d['margin']}; test: {d['test']})."
+        )
     for g in groups:
         mine = {name: [r for r in rows if r["model"] == name and r["seed"] in g.seeds] for name in g.models}
         mine = {name: runs for name, runs in mine.items() if runs}
@@ -55,7 +61,10 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
     if "equivalence" in analysis and analysis["equivalence"]["comparisons"]:
         eq = analysis["equivalence"]
         level = eq["comparisons"][0].get("level", stats.LEVEL)
-        correction = "" if level == stats.LEVEL else f", Bonferroni-corrected for {len(eq['comparisons'])} comparisons"
+        # The design's number of comparisons, which a partial run may not all have made.
+        correction = (
+            "" if level == stats.LEVEL else f", Bonferroni-corrected for {round(0.05 / (1 - level))} comparisons"
+        )
         lines = [
             f"Each matched model against {eq['reference']}: paired difference of test accuracy "
             f"[{level * 100:g}% interval over seeds{correction}]; equivalent when the interval lies within "

@@ -191,7 +191,8 @@ def _extra_accuracies(result: dict, result_path: Path, best: Path, tests: dict[s
             f"{best} is missing, so its extra tests cannot be scored; delete {result_path} to train the run again"
         )
     model = checkpoint.load_run(best)[1]
-    scores = {name: evaluation.accuracy(model, test, splits) for name, test in tests.items()}
+    amp = result["config"].get("amp", False)
+    scores = {name: evaluation.accuracy(model, test, splits, amp) for name, test in tests.items()}
     provenance.write_json({**result, "extra_acc": scores}, result_path)
     return scores
 
@@ -203,7 +204,10 @@ def analyse(suite: str, rows: list[dict]) -> dict:
         reference = fashion_suite.names((fashion_suite.REFERENCE,))[0]
         present = {r["model"] for r in rows}
         done = [c for c in done if c["a"][0] in present] if reference in present else []
-        return {"equivalence": {"reference": reference, "margin": fashion_suite.MARGIN, "comparisons": done}}
+        return {
+            "design": fashion_suite.design(),
+            "equivalence": {"reference": reference, "margin": fashion_suite.MARGIN, "comparisons": done},
+        }
     if suite == "digits":
         others = dict.fromkeys(r["model"] for r in rows if ModelId.parse(r["model"]).size == "matched_digits")
         if REFERENCE not in others:  # nothing to compare with

@@ -3,13 +3,15 @@ optimizers decay, and how a NaN loss stops a run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 from conftest import train, train_error
 
-from training import models
+from training import models, trainer, zoo
+from training.config import TrainConfig
 from training.optim import build_optimizers
 from training.vit import ViT
 
@@ -67,3 +69,32 @@ def test_nan_loss_stops_with_the_step_and_the_last_good_checkpoint(tmp_path, cif
     assert f"last good checkpoint is {tmp_path / 'runs/cifar10/r/last.pt'} (epoch 1)" in err
     result = json.loads((tmp_path / "results/cifar10/r.json").read_text())
     assert result["epochs_done"] == 1 and not result["finished"]
+
+
+@pytest.mark.parametrize(
+    "select, chosen",
+    [("val_acc", 2), ("val_loss", 3), ("last", 4)],  # ties keep the earlier epoch
+)
+def test_the_selection_rule_picks_the_epoch_it_names(select, chosen):
+    history = [
+        {"epoch": 1, "val_acc": 0.5, "val_loss": 0.9},
+        {"epoch": 2, "val_acc": 0.8, "val_loss": 0.6},
+        {"epoch": 3, "val_acc": 0.8, "val_loss": 0.4},  # saturated accuracy, better loss
+        {"epoch": 4, "val_acc": 0.7, "val_loss": 0.4},
+    ]
+    best = None
+    for h in history:
+        if trainer.selected(select, h, best):
+            best = h
+    assert best["epoch"] == chosen
+    with pytest.raises(ValueError, match="select='best' is not one of val_acc, val_loss, last"):
+        TrainConfig(select="best")
+
+
+def test_a_zoo_result_from_before_a_recipe_field_reads_back(tmp_path):
+    cfg = TrainConfig(model="vit_no_rope_digits", dataset="digits", epochs=1)
+    config = {k: getattr(cfg, k) for k in zoo.RECIPE_FIELDS if k != "select"}  # written before select existed
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"finished": True, "config": config}))
+    assert zoo._finished(path, cfg)
+    assert not zoo._finished(path, dataclasses.replace(cfg, select="last"))

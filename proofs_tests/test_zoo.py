@@ -55,7 +55,12 @@ def test_zoo_digits_suite_trains_tabulates_compares_and_reuses(tmp_path, capsys)
     ]
     for row in summary["runs"]:
         assert row["extra_acc"] == {} and not row["reused"] and row["dataset"] == "digits"
-        assert (tmp_path / f"results/digits/{row['run_id']}.json").is_file()
+        result = json.loads((tmp_path / f"results/digits/{row['run_id']}.json").read_text())
+        # Theory T5 on every trained relative run: its export to 2x2 RoPE gives its logits.
+        if row["relative_by_theory"]:
+            assert 0 <= row["export_error"] < 1e-5 and result["export_error"] == row["export_error"]
+        else:
+            assert row["export_error"] is None and "export_error" not in result
     # The best checkpoint, reloaded, scores what the result file says it scored on the test set.
     row = summary["runs"][-1]
     model, splits = checkpoint.load_run(tmp_path / f"runs/digits/{row['run_id']}/best.pt")[1], data.load("digits")

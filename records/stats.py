@@ -2,18 +2,25 @@
 
 Runs are paired by seed: seed s gives every model the same data and the same initial weights
 outside the encoding, so a difference between two models (or two groups of models, each
-averaged over its members) is taken seed by seed, and its Student-t interval is over seeds.
+averaged over its members) is taken seed by seed, and its interval is over seeds: Student-t
+(``method="t"``), or the BCa bootstrap of scipy.stats (``"bootstrap"``), whose bounds stay
+inside the range of the values, so an interval of accuracies never leaves [0, 1] and one of
+their differences never leaves [-1, 1]. The price: at 10 seeds of normal data a 95% bootstrap
+interval covers the mean about 86% of the time, where Student-t's covers it 95% of the time
+(proofs_tests/test_stats.py simulates both).
 
 A comparison says how a difference d = A - B should come out, with a margin m fixed before
-the runs:
+the runs; its interval's level is where a suite corrects for multiple comparisons (Bonferroni:
+1 - 0.05 / m for m comparisons):
 
-* ``equivalent``: |d| < m. Holds when the 95% interval lies inside (-m, m); fails when it lies
+* ``equivalent``: |d| < m. Holds when the interval lies inside (-m, m); fails when it lies
   wholly outside [-m, m]; undecided otherwise.
-* ``greater``: d > m. Holds when the interval lies above m; fails when it lies below m;
-  undecided when it contains m.
+* ``greater``: d > m. Holds when the interval lies above m; when it lies below m, ``smaller``
+  if it lies above 0 (an effect, but smaller than the margin) and fails otherwise; undecided
+  when it contains m.
 
-A prediction holds when all its comparisons hold, fails when any fails, and is undecided
-otherwise.
+A prediction holds when all its comparisons hold; otherwise it fails when any fails, is
+``smaller`` when any is, and is undecided.
 """
 
 from __future__ import annotations
@@ -22,11 +29,14 @@ import math
 import statistics
 from dataclasses import dataclass
 
+import numpy as np
 from scipy import stats as _scipy_stats
 
 LEVEL = 0.95
 KINDS = ("equivalent", "greater")
-VERDICTS = ("holds", "fails", "undecided")
+VERDICTS = ("holds", "fails", "smaller", "undecided")
+METHODS = ("t", "bootstrap")
+BOOTSTRAP_RESAMPLES = 9999
 
 
 def mean_ci(values, level: float = LEVEL) -> tuple[float, float, float]:
@@ -41,6 +51,33 @@ def mean_ci(values, level: float = LEVEL) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def interval(values, level: float = LEVEL, method: str = "t", resamples: int = BOOTSTRAP_RESAMPLES):
+    """(mean, low, high) of ``values`` by ``method`` (see the module docstring); nan bounds for one value."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
+    if method == "t":
+        return mean_ci(values, level)
+    values = np.asarray([float(v) for v in values])
+    if len(values) < 2:
+        return mean_ci(values, level)
+    mean = float(values.mean())
+    if np.all(values == values[0]):  # no spread: BCa's acceleration is undefined
+        return mean, mean, mean
+    for kind in ("BCa", "percentile"):  # BCa degenerates on some tiny samples; the percentile interval does not
+        ci = _scipy_stats.bootstrap(
+            (values,),
+            np.mean,
+            confidence_level=level,
+            n_resamples=resamples,
+            method=kind,
+            random_state=np.random.default_rng(0),  # the same data give the same interval
+        ).confidence_interval
+        low, high = float(ci.low), float(ci.high)
+        if not (math.isnan(low) or math.isnan(high)):
+            break
+    return mean, float(max(low, values.min())), float(min(high, values.max()))
+
+
 def verdict(low: float, high: float, kind: str, margin: float) -> str:
     """The verdict of a difference whose interval is [low, high] (see the module docstring)."""
     if kind not in KINDS:
@@ -53,7 +90,9 @@ def verdict(low: float, high: float, kind: str, margin: float) -> str:
         return "fails" if low > margin or high < -margin else "undecided"
     if low > margin:
         return "holds"
-    return "fails" if high < margin else "undecided"
+    if high < margin:
+        return "smaller" if low > 0 else "fails"
+    return "undecided"
 
 
 def combine(verdicts) -> str:
@@ -63,7 +102,7 @@ def combine(verdicts) -> str:
         return "undecided"
     if all(v == "holds" for v in verdicts):
         return "holds"
-    return "fails" if "fails" in verdicts else "undecided"
+    return next(v for v in ("fails", "smaller", "undecided") if v in verdicts)
 
 
 @dataclass(frozen=True)
@@ -82,6 +121,7 @@ class Comparison:
     kind: str
     margin: float
     level: float = LEVEL  # of the interval: higher where a suite corrects for multiple comparisons (Bonferroni)
+    method: str = "t"  # of the interval: "t" or "bootstrap"
 
 
 def score(row: dict, test: str) -> float:
@@ -110,11 +150,12 @@ def compare(rows: list[dict], c: Comparison) -> dict:
         "kind": c.kind,
         "margin": c.margin,
         **({"level": c.level} if c.level != LEVEL else {}),
+        **({"method": c.method} if c.method != "t" else {}),
         "seeds": seeds,
     }
     if not seeds:
         return {**out, "difference": None, "ci": None, "verdict": "undecided"}
-    mean, low, high = mean_ci([a[s] - b[s] for s in seeds], c.level)
+    mean, low, high = interval([a[s] - b[s] for s in seeds], c.level, c.method)
     # One seed has no interval: null in the JSON summary rather than NaN, which strict parsers reject.
     ci = None if math.isnan(low) else [low, high]
     return {**out, "difference": mean, "ci": ci, "verdict": verdict(low, high, c.kind, c.margin)}

@@ -18,6 +18,7 @@ from . import data
 from .optim import OPTIMIZERS
 
 DEFAULT_OUT = RUNS / "train"
+SELECTIONS = ("val_acc", "val_loss", "last")
 DEFAULT_DATA = HOME / "data"
 
 
@@ -43,6 +44,12 @@ class TrainConfig:
     weight_decay: float = _opt(0.01, "AdamW weight decay of the weight matrices")
     warmup_epochs: float = _opt(1.0, "linear warmup, in epochs")
     dropout: float | None = _opt(None, "override the model's dropout")
+    select: str = _opt(
+        "val_acc",
+        "the epoch best.pt holds and the result reports: the first of the highest validation accuracy, "
+        "the first of the lowest validation loss, or the last",
+        choices=SELECTIONS,
+    )
     seed: int = _opt(0, "seed of the initial weights, the batch order and the generated data")
     run_id: str | None = _opt(None, "names the outputs (default: the model name)")
     cuda: bool = _opt(False, "train on CUDA GPUs")
@@ -68,6 +75,8 @@ class TrainConfig:
     command: str = field(default="", metadata={"flag": None})  # the command line, recorded in the result file
 
     def __post_init__(self):
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select={self.select!r} is not one of {', '.join(SELECTIONS)}.")
         if self.run_id is None:
             self.run_id = self.model
         if self.amp is None:

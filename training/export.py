@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from records import provenance
 from rope_blocks.export import fold_qkv, rope_form, table_rope
@@ -149,6 +149,22 @@ def _check_outputs(source: Path, out: Path, report_path: Path, overwrite: bool) 
     existing = [str(p) for p in (out, report_path) if p.exists()]
     if existing and not overwrite:
         raise ValueError(f"{' and '.join(existing)} already exist(s); pass --overwrite to replace, or another --out.")
+
+
+@torch.no_grad()
+def export_error(model: ViT, splits: data.Splits, max_images: int = 1000) -> float:
+    """max |logit difference| / max |logit| between ``model`` (a relative design) and its 2x2 RoPE export, on the
+    first ``max_images`` test images: 0 up to rounding when theory T5 holds for the trained weights."""
+    model = model.eval()
+    exported = export_vit(model).eval()
+    n = min(max_images, len(splits.test))
+    worst = scale = 0.0
+    for images, _ in DataLoader(Subset(splits.test, range(n)), batch_size=256):
+        x = splits.prepare(images, None)
+        logits, logits_exported = model(x), exported(x)
+        worst = max(worst, (logits - logits_exported).abs().max().item())
+        scale = max(scale, logits.abs().max().item())
+    return worst / scale
 
 
 @torch.no_grad()

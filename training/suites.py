@@ -32,6 +32,7 @@ class Recipe:
     lr: float
     warmup_epochs: float = 1.0
     amp: bool = False  # bf16 autocast
+    select: str = "val_acc"  # the epoch a run is scored at (TrainConfig.select)
 
 
 RECIPES = {

@@ -58,6 +58,13 @@ class Run:
         return self.splits.prepare(images.to(self.device, non_blocking=True), size)
 
 
+def selected(select: str, epoch: dict, best: dict | None) -> bool:
+    """Whether ``epoch`` replaces ``best`` under TrainConfig.select (ties keep the earlier epoch)."""
+    if best is None or select == "last":
+        return True
+    return epoch["val_loss"] < best["val_loss"] if select == "val_loss" else epoch["val_acc"] > best["val_acc"]
+
+
 def autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
@@ -91,7 +98,7 @@ def run(
     )
     for epoch in range(r.start_epoch, cfg.epochs):
         h = train_epoch(r, epoch)
-        improved = r.best is None or h["val_acc"] > r.best["val_acc"]
+        improved = selected(cfg.select, h, r.best)
         if improved:
             r.best = {k: h[k] for k in ("epoch", "val_loss", "val_acc", "test_loss", "test_acc")}
         save(r, epoch, improved)

@@ -21,7 +21,7 @@ import torch
 from records import provenance, stats
 from records.model_id import ModelId
 
-from . import checkpoint, evaluation, fashion_suite, launch, probes, trainer
+from . import checkpoint, evaluation, export, fashion_suite, launch, probes, trainer
 from .config import TrainConfig, command_line, run_paths
 from .evaluation import ExtraTest
 from .suites import EQUIVALENCE_MARGIN, RECIPES, REFERENCE, Group, Recipe, check_summary_suite, extra_tests
@@ -115,6 +115,7 @@ def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
         lr=zoo.recipe.lr,
         warmup_epochs=zoo.recipe.warmup_epochs,
         amp=zoo.recipe.amp,
+        select=zoo.recipe.select,
         seed=seed,
         run_id=f"{name}_seed{seed}",
         num_workers=0,
@@ -139,9 +140,7 @@ def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
                 return {"model": name, "seed": seed, "error": str(e)}
     result = json.loads(result_path.read_text())
     try:
-        extra_acc = _extra_accuracies(
-            result, result_path, run_dir / "best.pt", extra_tests(dataset, seed, splits), splits
-        )
+        scores = _best_scores(result, result_path, run_dir / "best.pt", extra_tests(dataset, seed, splits), splits)
     except ValueError as e:
         return {"model": name, "seed": seed, "error": str(e)}
     return {
@@ -154,7 +153,7 @@ def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
         "best_epoch": result["best"]["epoch"],
         "val_acc": result["best"]["val_acc"],
         "test_acc": result["best"]["test_acc"],
-        "extra_acc": extra_acc,
+        **scores,
         "parameters": result["parameters"],
         "encoding_parameters": result["encoding_parameters"],
         "relative_by_theory": result["relative_by_theory"],
@@ -163,7 +162,7 @@ def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
     }
 
 
-RECIPE_FIELDS = ("model", "epochs", "batch_size", "lr", "warmup_epochs", "amp", "seed", "max_images")
+RECIPE_FIELDS = ("model", "epochs", "batch_size", "lr", "warmup_epochs", "amp", "select", "seed", "max_images")
 
 
 def _finished(result_path: Path, cfg: TrainConfig) -> bool:
@@ -172,29 +171,29 @@ def _finished(result_path: Path, cfg: TrainConfig) -> bool:
         result = json.loads(result_path.read_text())
     except (OSError, ValueError):
         return False
-    same = all(result["config"].get(k) == getattr(cfg, k) for k in RECIPE_FIELDS)
+    # A field the result file predates had its default then.
+    same = all(result["config"].get(k, getattr(TrainConfig, k, None)) == getattr(cfg, k) for k in RECIPE_FIELDS)
     return result.get("finished", False) and same
 
 
-def _extra_accuracies(result: dict, result_path: Path, best: Path, tests: dict[str, ExtraTest], splits) -> dict:
-    """The best checkpoint's accuracy on each extra test, kept in the run's result file once scored.
-
-    Runs scored before the scores were kept there are scored again from their best checkpoint.
-    """
-    if not tests:
-        return {}
-    kept = result.get("extra_acc") or {}
-    if set(kept) == set(tests):
+def _best_scores(result: dict, result_path: Path, best: Path, tests: dict[str, ExtraTest], splits) -> dict:
+    """What the zoo scores on a run's best checkpoint, kept in the run's result file once scored: the accuracy on
+    each extra test, and for a relative design the export's logit error (``export.export_error``: theory T5 on
+    the trained model). A run scored before a score was kept there is scored again from its best checkpoint."""
+    wanted = {"extra_acc": bool(tests), "export_error": bool(result["relative_by_theory"])}
+    kept = {"extra_acc": {}, "export_error": None} | {k: result[k] for k in wanted if k in result}
+    if set(kept["extra_acc"]) == set(tests) and (kept["export_error"] is not None or not wanted["export_error"]):
         return kept
     if not best.is_file():
-        raise ValueError(
-            f"{best} is missing, so its extra tests cannot be scored; delete {result_path} to train the run again"
-        )
+        raise ValueError(f"{best} is missing, so the run cannot be scored; delete {result_path} to train it again")
     model = checkpoint.load_run(best)[1]
     amp = result["config"].get("amp", False)
-    scores = {name: evaluation.accuracy(model, test, splits, amp) for name, test in tests.items()}
-    provenance.write_json({**result, "extra_acc": scores}, result_path)
-    return scores
+    if wanted["extra_acc"]:
+        kept["extra_acc"] = {name: evaluation.accuracy(model, test, splits, amp) for name, test in tests.items()}
+    if wanted["export_error"]:
+        kept["export_error"] = export.export_error(model, splits)
+    provenance.write_json({**result, **{k: kept[k] for k, want in wanted.items() if want}}, result_path)
+    return kept
 
 
 def analyse(suite: str, rows: list[dict]) -> dict:

@@ -25,11 +25,12 @@ from theory.liere import t9_liere
 from theory.numeric import commutation_defect, expm_rotation, random_skew, relative_error
 from theory.relative import t1_sufficiency, t2_necessity
 from theory.seed_blocks import seed_givens_block, t6_givens_blocks, t7_weighted_blocks, weighted_block
+from theory.separability import DIAGONAL_PAIR, t11_separability
 from theory.structure import random_commuting_family, simultaneous_normal_form, t3_structure, t4_normal_form
 from theory.trig import TrigPolynomials
 
 REPO = Path(__file__).resolve().parent.parent
-IDS = [f"T{i}" for i in range(1, 11)]
+IDS = [f"T{i}" for i in range(1, 12)]
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +224,15 @@ def test_committed_results_are_a_full_proved_run():
     record = json.loads(path.read_text())
     assert [t["id"] for t in record["theorems"]] == IDS
     assert all(t["verdict"] for t in record["theorems"])
+
+
+def test_t11_gives_the_diagonal_pair_a_floor_of_log_2():
+    table = {row["target"]: row for row in t11_separability().table}
+    assert table[str(list(DIAGONAL_PAIR))]["exact"] == "log(2)"
+    assert table[str(list(DIAGONAL_PAIR))]["mutual_information"] == pytest.approx(math.log(2))
+
+
+def test_t11_fails_when_an_axial_plane_turns_with_both_axes():
+    t1, t2 = sp.symbols("theta1 theta2", positive=True)
+    c = t11_separability(axial_planes=((t1, 0), (t1, t2)))
+    assert not c.verdict and c.failed_checks() == ["axial planes: d^2 f / d d_row d d_col = 0"]

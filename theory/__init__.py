@@ -1,6 +1,6 @@
 """theory: the mathematical source of truth of rope-blocks.
 
-Sympy derivations and numpy/scipy references, one function per statement (T1..T10), each returning a
+Sympy derivations and numpy/scipy references, one function per statement (T1..T11), each returning a
 `theory.certificate.Certificate`. Nothing here imports torch, and this file imports nothing, so that
 `import theory` stays instant; import the module that holds a statement:
 
@@ -15,5 +15,6 @@ Sympy derivations and numpy/scipy references, one function per statement (T1..T1
     closed_forms  T8 Rodrigues and the two-plane formula
     liere         T9 LieRE's commutator error
     counting      T10 planes, parameters and cost per design
+    separability  T11 an axial head's attention over offsets is rank one; the mutual-information floor
     prove         the `rope-blocks prove` command
 """

@@ -1,4 +1,4 @@
-"""The proofs T1..T10 as one run: their certificates, the theorem table, and the certificates file."""
+"""The proofs T1..T11 as one run: their certificates, the theorem table, and the certificates file."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .counting import t10_counting
 from .liere import t9_liere
 from .relative import t1_sufficiency, t2_necessity
 from .seed_blocks import t6_givens_blocks, t7_weighted_blocks
+from .separability import t11_separability
 from .structure import t3_structure, t4_normal_form
 
 THEOREMS = (
@@ -32,6 +33,7 @@ THEOREMS = (
     t8_closed_forms,
     t9_liere,
     t10_counting,
+    t11_separability,
 )
 
 

@@ -136,7 +136,7 @@ def dropout_layer(p: float, impl: str) -> nn.Module:
     return FastDropout(p) if impl == "fast" else nn.Dropout(p)
 
 
-def math_attention(q, k, v, p: float, dropout) -> torch.Tensor:
+def math_attention(q, k, v, p: float, dropout, mask: torch.Tensor | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(D)) v written out (ViTConfig.attention = "math", or "auto" on the CPU).
 
     Under bf16 autocast the products run in bf16 and the softmax computes in float32 inside its kernel
@@ -144,7 +144,8 @@ def math_attention(q, k, v, p: float, dropout) -> torch.Tensor:
     ViTs' sizes this beats SDPA's fused kernel in bf16 several times over (its backward is slow there)
     and matches it in float32, and it lets attention dropout use ``fast_dropout``.
     """
-    weights = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1)).softmax(-1)
+    logits = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))
+    weights = (logits if mask is None else logits.masked_fill(~mask, float("-inf"))).softmax(-1)
     if p > 0:
         weights = dropout(weights, p)
     return torch.matmul(weights, v)
@@ -160,7 +161,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(inner, cfg.dim)
         self.proj_drop = dropout_layer(cfg.dropout, cfg.dropout_impl)
 
-    def forward(self, x, enc, pos, num_prefix_tokens):
+    def forward(self, x, enc, pos, num_prefix_tokens, mask=None):
         b, n, _ = x.shape
         folded = enc is not None and self.fold_basis
         qkv = F.linear(x, self.folded_weight(enc)) if folded else self.qkv(x)
@@ -174,9 +175,9 @@ class Attention(nn.Module):
             q, k = enc(q, k, pos, num_prefix_tokens=num_prefix_tokens, folded=folded, for_logits=not folded)
         p = self.dropout if self.training else 0.0
         if self.written_out(q):
-            y = math_attention(q, k, v, p, fast_dropout if self.dropout_impl == "fast" else F.dropout)
+            y = math_attention(q, k, v, p, fast_dropout if self.dropout_impl == "fast" else F.dropout, mask)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.proj_drop(self.proj(y.transpose(1, 2).reshape(b, n, -1)))
 
     def written_out(self, q: torch.Tensor) -> bool:
@@ -205,8 +206,8 @@ class Block(nn.Module):
             dropout_layer(cfg.dropout, cfg.dropout_impl),
         )
 
-    def forward(self, x, enc, pos, num_prefix_tokens):
-        x = x + self.attn(self.norm1(x), enc, pos, num_prefix_tokens)
+    def forward(self, x, enc, pos, num_prefix_tokens, mask=None):
+        x = x + self.attn(self.norm1(x), enc, pos, num_prefix_tokens, mask)
         return x + self.mlp(self.norm2(x))
 
 
@@ -248,9 +249,13 @@ class ViT(nn.Module):
                 f"into W_q and W_k; family {cfg.family!r} has none. Use fold_basis=False."
             )
 
-    def forward(self, x, positions: str = "grid"):
+    def forward(self, x, positions: str = "grid", keep: torch.Tensor | None = None):
         """(B, C, H, W) images -> (B, num_classes) logits.
 
+        keep: optional (B, rows * cols) bool, the patch tokens that take part (e.g. those with content):
+            the others are masked out of attention as keys and out of the mean pooling, so the logits
+            depend on the kept tokens alone (a class token always takes part). With a relative encoding
+            they are then invariant, up to rounding, when the kept tokens move together by whole patches.
         positions: on a patch grid other than the training one, "grid" keeps the training grid's
             coordinates and spacing (the rotary encodings extrapolate to offsets never seen), while
             "rescaled" spreads the new grid over the training grid's extent (they interpolate, as the
@@ -273,12 +278,29 @@ class ViT(nn.Module):
         pos = rb.grid_positions(rows, cols, self.cfg.n_axes, self.cfg.pos_scale, device=x.device)
         if positions == "rescaled" and (rows, cols) != (self.cfg.grid, self.cfg.grid):
             pos = pos * self._rescale(rows, cols, x.device)
+        mask = None if keep is None else self._key_mask(keep, rows * cols, n_prefix)
         for i, block in enumerate(self.blocks):
             enc = self.encodings[0 if self.cfg.share_encoding else i] if len(self.encodings) else None
-            x = block(x, enc, pos, n_prefix)
+            x = block(x, enc, pos, n_prefix, mask)
         x = self.norm(x)
-        x = x[:, 0] if n_prefix else x.mean(dim=1)
+        if n_prefix:
+            x = x[:, 0]
+        elif keep is None:
+            x = x.mean(dim=1)
+        else:
+            x = (x * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True)
         return self.head(x)
+
+    @staticmethod
+    def _key_mask(keep: torch.Tensor, n_patches: int, n_prefix: int) -> torch.Tensor:
+        """(B, 1, 1, N) bool: the keys every query may attend to, from ``keep`` (B, n_patches)."""
+        if keep.dtype != torch.bool or keep.shape[1:] != (n_patches,) or not bool(keep.any(1).all()):
+            raise ValueError(
+                f"keep must be a (batch, {n_patches}) bool tensor with at least one True per image "
+                f"(one per patch token), got {tuple(keep.shape)} {keep.dtype}."
+            )
+        prefix = keep.new_ones(keep.shape[0], n_prefix)
+        return torch.cat((prefix, keep), dim=1)[:, None, None, :]
 
     def _rescale(self, rows: int, cols: int, device) -> torch.Tensor:
         """Per-axis factors that map a rows x cols grid onto the training grid's extent."""

@@ -1,0 +1,62 @@
+"""Content-only tokens (ViT.forward(keep=...)): with the blank tokens out of attention and pooling, a
+relative design's logits are invariant when the content moves by whole patches (theory T1); with
+them in, or with an absolute embedding, they are not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training import models
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+RELATIVE = ["rope_2D_axial_2x2", "mixed_rope_2D_2x2", "commuting_mixed_rope_2D_4x4", "rope_2D_axial_3x3_0"]
+
+
+def model(variant: str, attention: str = "sdpa"):
+    cfg = models.model_config(f"vit_{variant}_probe_shift", image_size=16, in_chans=1, num_classes=4)
+    cfg.attention = attention
+    torch.manual_seed(0)
+    m = models.ViT(cfg).double().eval()
+    with torch.no_grad():  # weights far from the initialisation, where attention is nearly uniform
+        for p in m.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+    return m
+
+
+def placed(row: int, col: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 16x16 image with two 2x2 glyphs at pixel (row, col) and 4 pixels right, and its content tokens."""
+    x = torch.zeros(1, 1, 16, 16, dtype=torch.float64)
+    x[..., row : row + 2, col : col + 2] = 1.0
+    x[..., row, col + 4] = x[..., row + 1, col + 5] = 1.0
+    keep = torch.nn.functional.max_pool2d(x, 2).flatten(1) > 0  # tokens of 2x2 patches with any ink
+    return x, keep
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "math"])
+@pytest.mark.parametrize("variant", RELATIVE)
+def test_a_relative_design_on_content_only_tokens_is_invariant_to_whole_patch_moves(variant, attention):
+    m = model(variant, attention)
+    with torch.no_grad():
+        a, b = (m(x, keep=keep) for x, keep in (placed(0, 0), placed(8, 6)))
+        assert (a - b).abs().max() <= 1e-10 * a.abs().max()
+        moved_with_background = (m(placed(0, 0)[0]) - m(placed(8, 6)[0])).abs().max()
+    assert moved_with_background > 1e-3 * a.abs().max()  # the canvas boundary moved relative to the content
+
+
+def test_an_absolute_embedding_is_not_invariant_even_on_content_only_tokens():
+    m = model("no_rope")
+    with torch.no_grad():
+        a, b = (m(x, keep=keep) for x, keep in (placed(0, 0), placed(8, 6)))
+    assert (a - b).abs().max() > 1e-3 * a.abs().max()
+
+
+def test_keeping_every_token_is_the_plain_forward_and_bad_masks_are_refused():
+    m = model("mixed_rope_2D_2x2")
+    x, _ = placed(0, 0)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x, keep=torch.ones(1, 64, dtype=torch.bool)), m(x))
+    for keep in (torch.ones(1, 63, dtype=torch.bool), torch.ones(1, 64), torch.zeros(1, 64, dtype=torch.bool)):
+        with pytest.raises(ValueError, match=r"keep must be a \(batch, 64\) bool tensor"):
+            m(x, keep=keep)

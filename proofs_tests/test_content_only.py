@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from training import models
+from training.export_timm import vit_to_eva
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -60,3 +61,24 @@ def test_keeping_every_token_is_the_plain_forward_and_bad_masks_are_refused():
     for keep in (torch.ones(1, 63, dtype=torch.bool), torch.ones(1, 64), torch.zeros(1, 64, dtype=torch.bool)):
         with pytest.raises(ValueError, match=r"keep must be a \(batch, 64\) bool tensor"):
             m(x, keep=keep)
+
+
+def test_a_blank_value_makes_the_model_keep_its_content_tokens_itself():
+    m = model("mixed_rope_2D_2x2")
+    x, keep = placed(8, 6)
+    blank = -0.5  # the normalised value of a blank pixel
+    x = torch.where(x > 0, x, torch.full_like(x, blank))
+    m.cfg.blank_value = (blank,)
+    assert torch.equal(m.content_tokens(x), keep)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), m(x, keep=keep), rtol=0, atol=0)
+        empty = torch.full_like(x, blank)
+        assert m.content_tokens(empty).all()  # nothing to keep: every token takes part
+        torch.testing.assert_close(m(empty), m(empty, keep=torch.ones(1, 64, dtype=torch.bool)))
+
+
+def test_a_content_only_model_is_not_exported_to_timm():
+    m = model("mixed_rope_2D_2x2")
+    m.cfg.blank_value = (0.0,)
+    with pytest.raises(ValueError, match="content tokens only .* --to rope-blocks instead"):
+        vit_to_eva(m)

@@ -39,6 +39,11 @@ def vit_to_eva(model: ViT) -> EvaExport:
             f"the model's family is {cfg.family!r}: it has no rotary encoding to export to timm's RoPE-Mixed ViT "
             "(it uses an absolute position embedding)."
         )
+    if cfg.blank_value is not None:
+        raise ValueError(
+            "the model attends to its content tokens only (ViTConfig.blank_value), which timm's Eva cannot do; "
+            "export it with --to rope-blocks instead."
+        )
     forms = [rope_form(enc) for enc in model.encodings]  # one per layer, or one shared by all
     state = {}
     for name, value in model.state_dict().items():

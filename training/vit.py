@@ -45,6 +45,9 @@ class ViTConfig:
     dropout_impl: str = "torch"  # "torch": nn.Dropout's bernoulli_ masks; "fast": masks from 16-bit draws
     attn_dropout: float | None = None  # dropout of the attention weights; None: `dropout`
     attention: str = "sdpa"  # "sdpa", "math" (softmax(q k^T / sqrt(D)) v written out) or "auto"
+    # Content only: the normalised value of a blank pixel, per channel; a patch token that is blank
+    # everywhere takes no part in attention or pooling (ViT.forward's keep). None: every token does.
+    blank_value: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
@@ -263,6 +266,8 @@ class ViT(nn.Module):
         """
         if positions not in POSITIONS:
             raise ValueError(f"positions={positions!r} is not one of {', '.join(map(repr, POSITIONS))}.")
+        if keep is None and self.cfg.blank_value is not None:
+            keep = self.content_tokens(x)
         x = self.patch_embed(x)
         rows, cols = x.shape[-2:]
         if self.pos_embed is not None:
@@ -290,6 +295,14 @@ class ViT(nn.Module):
         else:
             x = (x * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True)
         return self.head(x)
+
+    def content_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, rows * cols) bool: the patches of normalised images ``x`` with a pixel other than blank
+        (ViTConfig.blank_value); an image without any keeps every token."""
+        blank = torch.tensor(self.cfg.blank_value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        ink = ((x - blank).abs() > 1e-4).any(1, keepdim=True)
+        keep = F.max_pool2d(ink.to(x.dtype), self.cfg.patch_size).flatten(1) > 0
+        return keep | ~keep.any(1, keepdim=True)
 
     @staticmethod
     def _key_mask(keep: torch.Tensor, n_patches: int, n_prefix: int) -> torch.Tensor:

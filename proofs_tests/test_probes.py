@@ -295,3 +295,42 @@ def test_unknown_probe_task_names_the_tasks():
         data.load("probe_nope")
     assert all(t in str(e.value) for t in probes.TASKS)
     assert data.results_folder("digits") == "digits"
+
+
+def _glyphs_and_direction(image: np.ndarray) -> tuple[tuple[int, int], int]:
+    """The top-left pixels of the two 2x2 glyphs (in QUADRANT_GLYPHS order) and the direction class."""
+    found = {}
+    for r in range(0, image.shape[0], 2):
+        for c in range(0, image.shape[1], 2):
+            patch = image[r : r + 2, c : c + 2] > 0
+            for shape, glyph in enumerate(probes.QUADRANT_GLYPHS):
+                if patch.any() and np.array_equal(patch, glyph > 0):
+                    found[shape] = (r, c)
+    assert len(found) == 2, found
+    (_, a), (_, b) = sorted(found.items())
+    return a, SHIFT_DIRECTIONS_INDEX[(b[0] - a[0], b[1] - a[1])]
+
+
+SHIFT_DIRECTIONS_INDEX = {v: k for k, v in SHIFT_DIRECTIONS.items()}
+
+
+def test_quadrant_images_hold_out_a_quadrant_and_label_the_direction():
+    canvas, held_out = 16, "bottom-right"
+    allowed = set(probes.QUADRANTS) - {held_out}
+    train, train_labels = probes.quadrant_images(400, canvas, allowed, np.random.default_rng(0))
+    test, test_labels = probes.quadrant_images(200, canvas, {held_out}, np.random.default_rng(1), within=True)
+    assert np.bincount(train_labels.numpy()).tolist() == [100] * 4
+    half = canvas // 2
+    for images, labels, inside in ((train, train_labels, False), (test, test_labels, True)):
+        for image, label in zip(images[:, 0].numpy(), labels.tolist()):
+            _, direction = _glyphs_and_direction(image)
+            assert direction == label
+            ink = image[half:, half:].any()
+            assert ink if inside else not ink  # training never draws in the held-out quadrant
+            assert not inside or image[:half].sum() + image[:, :half].sum() == 0
+    seen = {bytes(image) for image in train.numpy()}
+    assert not any(bytes(image) in seen for image in test.numpy())
+    assert len(seen) > 300, "many layouts, not a few repeated"
+    assert probes.quadrants_touched(6, 6, 2, 6, 16) == {"top-left", "top-right"}
+    assert probes.quadrants_touched(6, 6, 6, 2, 16) == {"top-left", "bottom-left"}
+    assert probes.quadrants_touched(8, 8, 2, 6, 16) == {"bottom-right"}

@@ -111,6 +111,48 @@ def shift_images(
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 
+# Four 2x2 glyphs for the quadrant task: a square, both diagonals and a bar; an image holds two different ones.
+QUADRANT_GLYPHS = (*GLYPHS, np.array([[0, 1], [1, 0]], np.uint8), np.array([[1, 1], [0, 0]], np.uint8))
+QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def quadrants_touched(top: int, left: int, height: int, width: int, canvas: int) -> set[str]:
+    """The quadrants of a canvas x canvas image that the box of pixels [top, top+height) x [left, left+width) meets."""
+    half = canvas // 2
+    rows = {r for r, (lo, hi) in enumerate(((0, half), (half, canvas))) if top < hi and top + height > lo}
+    cols = {c for c, (lo, hi) in enumerate(((0, half), (half, canvas))) if left < hi and left + width > lo}
+    return {QUADRANTS[2 * r + c] for r in rows for c in cols}
+
+
+def quadrant_images(
+    n: int, canvas: int, allowed: set[str], rng: np.random.Generator, within: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, 1, canvas, canvas) images of two different glyphs two patches apart, and the direction labels 0..3
+    (DIRECTIONS: from the glyph earlier in QUADRANT_GLYPHS to the later one).
+
+    Every placement is patch-aligned (2x2 patches). The pair's bounding box meets only the ``allowed``
+    quadrants (``within``: it lies inside one of them), so a quadrant left out of training is never seen
+    there, and no image drawn for it can be a training image.
+    """
+    images = np.zeros((n, 1, canvas, canvas), np.uint8)
+    labels = np.arange(n) % len(DIRECTIONS)
+    rng.shuffle(labels)
+    for i, label in enumerate(labels):
+        dr, dc = DIRECTIONS[label]
+        height, width = 2 + abs(dr), 2 + abs(dc)
+        while True:
+            top, left = (2 * int(rng.integers(0, (canvas - extent) // 2 + 1)) for extent in (height, width))
+            touched = quadrants_touched(top, left, height, width, canvas)
+            if touched <= allowed and (len(touched) == 1 or not within):
+                break
+        first = (top + max(0, -dr), left + max(0, -dc))
+        second = (first[0] + dr, first[1] + dc)
+        shapes = np.sort(rng.choice(len(QUADRANT_GLYPHS), size=2, replace=False))  # the first: the lower index
+        for shape, (r, c) in zip(shapes, (first, second)):
+            images[i, 0, r : r + 2, c : c + 2] = 255 * QUADRANT_GLYPHS[shape]
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+
 def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 

@@ -24,7 +24,7 @@ NOT_YET_RUN = "not yet run"
 # The probe macros main.tex cites, defined (reading 'not yet run') before the summary exists and when
 # it lacks some: the tasks with an epochs macro, and each prediction's number of comparisons. They
 # are training/probes.py's TASKS and PREDICTIONS, fixed before the runs; a test keeps them equal.
-PROBE_TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate")
+PROBE_TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate", "probe_quadrant")
 PREDICTION_COMPARISONS = {"P1": 2, "P2": 1, "P3": 4}
 
 

@@ -78,6 +78,16 @@ def test_matched_suite_differs_only_by_encoding_parameters():
     assert len(counts) == 1
 
 
+BLANK = (-0.5, -0.5, -0.5)  # what the content-only sizes need: the normalised value of a blank pixel
+
+
+def test_a_content_only_size_needs_the_blank_value():
+    with pytest.raises(ValueError, match="attends to its content tokens only: give the normalised value"):
+        models.model_config("vit_mixed_rope_2D_2x2_probe_quadrant_content", image_size=16, in_chans=1, num_classes=4)
+    cfg = models.model_config("vit_mixed_rope_2D_2x2_probe_quadrant", image_size=16, in_chans=1, num_classes=4)
+    assert cfg.blank_value is None  # the same task with the background in attention
+
+
 def test_every_registered_model_takes_a_training_step(cifar_root):
     splits = data.load("cifar10", cifar_root)
     images, labels = splits.train[:4]
@@ -85,7 +95,7 @@ def test_every_registered_model_takes_a_training_step(cifar_root):
     cfg = TrainConfig()
     for name in models.REGISTRY:
         torch.manual_seed(0)
-        model = models.build_model(name, image_size=8, in_chans=3, num_classes=10, dropout=0.0)
+        model = models.build_model(name, image_size=8, in_chans=3, num_classes=10, dropout=0.0, blank_value=BLANK)
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         optimizers = build_optimizers(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
         loss = torch.nn.functional.cross_entropy(model(x), labels)

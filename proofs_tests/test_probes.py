@@ -134,6 +134,16 @@ def test_generators_are_deterministic_per_seed(task):
         assert not torch.equal(labels, other[name][1]), name
 
 
+PAIRED = {"held-out quadrant", "moved to a trained quadrant"}  # the same layouts, by design
+
+
+def test_the_quadrant_tasks_moved_images_are_its_held_out_ones_in_the_top_left():
+    sets = all_sets("probe_quadrant")
+    (held, labels), (moved, moved_labels) = (sets[name] for name in sorted(PAIRED))
+    assert torch.equal(labels, moved_labels) and held[:, :, :8, :].sum() == 0
+    assert torch.equal(moved[:, :, :8, :8], held[:, :, 8:, 8:]) and moved[:, :, 8:, :].sum() == 0
+
+
 @pytest.mark.parametrize("task", probes.TASKS)
 def test_splits_and_extra_tests_of_one_seed_are_drawn_apart(task):
     sets = all_sets(task)
@@ -142,7 +152,7 @@ def test_splits_and_extra_tests_of_one_seed_are_drawn_apart(task):
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             ia, ib = sets[a][0], sets[b][0]
-            if ia.shape[1:] != ib.shape[1:]:
+            if ia.shape[1:] != ib.shape[1:] or {a, b} == PAIRED:
                 continue
             n = min(len(ia), len(ib))
             # Not the same stream: the first examples differ (no split is a copy or a prefix of another).
@@ -159,7 +169,7 @@ def test_splits_and_extra_tests_of_one_seed_are_drawn_apart(task):
 
 @pytest.mark.parametrize("task", probes.TASKS)
 def test_labels_are_balanced(task):
-    classes = 4 if task == "probe_shift" else 2
+    classes = 4 if task in ("probe_shift", "probe_quadrant") else 2
     for name, (_, labels) in all_sets(task).items():
         counts = torch.bincount(labels, minlength=classes).tolist()
         assert len(counts) == classes and counts == [len(labels) // classes] * classes, (name, counts)

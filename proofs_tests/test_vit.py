@@ -81,7 +81,8 @@ def test_logit_path_gives_the_same_network_as_the_full_rotation(name):
     # The ViT leaves q and k in the encoding's plane basis (for_logits); with a learned or
     # permuted basis this holds only if the class token is in that basis too.
     torch.manual_seed(0)
-    model = models.build_model(name, image_size=8, in_chans=1, num_classes=10, dropout=0.0).eval()
+    model = models.build_model(name, image_size=8, in_chans=1, num_classes=10, dropout=0.0, blank_value=(0.0,))
+    model.eval()
     with torch.no_grad():
         stiefel = set(rb.stiefel_parameters(model))
         for p in model.encodings.parameters():  # move learned bases and frequencies off their start

@@ -14,6 +14,8 @@ the seed's 11 rows (same names, with true grid coordinates) plus the families th
 * `fashion`: Fashion-MNIST's 28x28 images in 4x4 patches (a 7x7 grid), depth 4, 4 heads of
   width 24 (every k but 5 tiles it), no dropout, mean pooling over the patches (no class token:
   its unrotated query would read absolute positions through the rotated keys).
+* `probe_quadrant`, `probe_quadrant_content`: the translation task with a held-out quadrant (2x2
+  patches, mean pooling), with the blank tokens in attention, and out of it (content only).
 * `probe_diagonal`, `probe_shift`, `probe_extrapolate`, `probe_extrapolate_cls`: the
   matched width for the generated probe tasks (training/probes.py), named after the task
   they train on: depth 1 for the diagonal task (one attention layer must find the
@@ -48,6 +50,7 @@ class Size:
     patch_size: int = 1  # the seed's: every pixel is a token
     pool: str = "cls"
     attention: str = "sdpa"  # training.vit.ATTENTIONS
+    content_only: bool = False  # blank patch tokens take no part (ViTConfig.blank_value, from the data)
 
 
 SIZES = {
@@ -64,6 +67,10 @@ SIZES = {
     "probe_shift": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean"),
     "probe_extrapolate": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
     "probe_extrapolate_cls": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True),
+    "probe_quadrant": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean"),
+    "probe_quadrant_content": Size(
+        depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean", content_only=True
+    ),
 }
 
 # The seed study's 11 rows, in its order: no encoding, 1D and 2D axial RoPE, its Givens k x k
@@ -128,10 +135,20 @@ def check_name(name: str) -> None:
 
 
 def model_config(
-    name: str, *, image_size: int, in_chans: int, num_classes: int, dropout: float | None = None
+    name: str,
+    *,
+    image_size: int,
+    in_chans: int,
+    num_classes: int,
+    dropout: float | None = None,
+    blank_value: tuple[float, ...] | None = None,
 ) -> ViTConfig:
+    """The ViT of a registered name for images of this shape; ``blank_value`` (the normalised value of a blank
+    pixel per channel) is required by the content-only sizes and ignored by the others."""
     check_name(name)
     variant, size, dim_head = REGISTRY[name]
+    if size.content_only and blank_value is None:
+        raise ValueError(f"{name} attends to its content tokens only: give the normalised value of a blank pixel.")
     grid = image_size // size.patch_size
     dim = size.heads * dim_head
     unit_positions = rb.family_class(variant.family).unit_positions
@@ -153,6 +170,7 @@ def model_config(
         enc_options={**variant.options(), **ZOO_OPTIONS.get(variant.family, {})},
         pos_scale=1.0 / max(grid - 1, 1) if unit_positions else 1.0,
         attention=size.attention,
+        blank_value=tuple(blank_value) if size.content_only else None,
     )
 
 

@@ -45,7 +45,7 @@ import torch
 from records.model_id import ModelId
 from records.stats import Comparison, Side
 
-TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate")
+TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate", "probe_quadrant")
 SIZES = {"train": 4096, "val": 512, "test": 1024}  # examples per split, every task
 MARKS = 3  # distractor marks next to the anchor
 GRID = 8  # the training grid side (tokens) of every task
@@ -114,6 +114,7 @@ def shift_images(
 # Four 2x2 glyphs for the quadrant task: a square, both diagonals and a bar; an image holds two different ones.
 QUADRANT_GLYPHS = (*GLYPHS, np.array([[0, 1], [1, 0]], np.uint8), np.array([[1, 1], [0, 0]], np.uint8))
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
+HELD_OUT = "bottom-right"  # probe_quadrant trains on the other three
 
 
 def quadrants_touched(top: int, left: int, height: int, width: int, canvas: int) -> set[str]:
@@ -163,6 +164,8 @@ def _generate(task: str, split: str, seed: int) -> tuple[torch.Tensor, torch.Ten
         return marks_images(n, GRID, on_diagonal, rng)
     if task == "probe_extrapolate":
         return marks_images(n, GRID, touching, rng)
+    if task == "probe_quadrant":
+        return quadrant_images(n, SHIFT_CANVAS, set(QUADRANTS) - {HELD_OUT}, rng)
     return shift_images(n, (0, SHIFT_CANVAS // 2), rng)
 
 
@@ -184,6 +187,13 @@ def extra_tests(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Ten
         }
     if task == "probe_extrapolate":
         return {f"{g}x{g} grid": marks_images(n, g, touching, _rng(seed, 10 + g)) for g in EXTRAPOLATION_GRIDS}
+    if task == "probe_quadrant":
+        images, labels = quadrant_images(n, SHIFT_CANVAS, {HELD_OUT}, _rng(seed, 10), within=True)
+        half = SHIFT_CANVAS // 2  # the same layouts moved by whole patches into the trained top-left quadrant
+        return {
+            "held-out quadrant": (images, labels),
+            "moved to a trained quadrant": (images.roll((-half, -half), (2, 3)), labels),
+        }
     return {}
 
 

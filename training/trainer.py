@@ -120,7 +120,12 @@ def setup(cfg: TrainConfig, splits: data.Splits, rank: int, world: int, device: 
     size = cfg.input_size or splits.image_size
     torch.manual_seed(cfg.seed)
     model_cfg = models.model_config(
-        cfg.model, image_size=size, in_chans=splits.in_chans, num_classes=splits.num_classes, dropout=cfg.dropout
+        cfg.model,
+        image_size=size,
+        in_chans=splits.in_chans,
+        num_classes=splits.num_classes,
+        dropout=cfg.dropout,
+        blank_value=tuple(-m / s for m, s in zip(splits.mean, splits.std)),  # where a pixel is 0
     )
     model = ViT(model_cfg).to(device)
     optimizers = build_optimizers(model, cfg.optimizer, cfg.lr, cfg.weight_decay)

@@ -344,3 +344,16 @@ def test_quadrant_images_hold_out_a_quadrant_and_label_the_direction():
     assert probes.quadrants_touched(6, 6, 2, 6, 16) == {"top-left", "top-right"}
     assert probes.quadrants_touched(6, 6, 6, 2, 16) == {"top-left", "bottom-left"}
     assert probes.quadrants_touched(8, 8, 2, 6, 16) == {"bottom-right"}
+
+
+def test_windowed_marks_keep_the_offsets_of_the_smaller_grid():
+    images, labels = probes.marks_images(300, 16, probes.touching, np.random.default_rng(4), window=8)
+    spans, corners = [], set()
+    for image, label in zip(images.numpy(), labels.tolist()):
+        anchor, marks = anchor_and_marks(image)
+        cells = np.array([anchor, *marks])
+        spans.append((cells.max(0) - cells.min(0)).max())
+        corners.add(tuple(cells.min(0)))
+        assert touching_label(anchor, marks) == label
+    assert max(spans) <= 7 and len(corners) > 20  # in an 8x8 window, placed all over the 16x16 grid
+    assert np.bincount(labels.numpy()).tolist() == [150, 150]

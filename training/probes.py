@@ -67,18 +67,25 @@ def touching(anchor: tuple[int, int], mark: tuple[int, int]) -> bool:
     return max(abs(mark[0] - anchor[0]), abs(mark[1] - anchor[1])) == 1
 
 
-def marks_images(n: int, grid: int, rule: Callable, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def marks_images(
+    n: int, grid: int, rule: Callable, rng: np.random.Generator, window: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, 2, grid, grid) uint8 images (anchor in channel 0, marks in channel 1) and balanced labels.
 
-    The label is 1 when ``rule(anchor, mark)`` holds for any of the MARKS distractors.
+    The label is 1 when ``rule(anchor, mark)`` holds for any of the MARKS distractors. With ``window``, all
+    marks of an image lie in one window x window square, placed at random: a larger grid whose marks keep
+    the offsets of a smaller one.
     """
     images = np.zeros((n, 2, grid, grid), np.uint8)
     labels = np.arange(n) % 2
     rng.shuffle(labels)
+    side = window or grid
     for i, label in enumerate(labels):
         while True:
-            cells = rng.choice(grid * grid, size=MARKS + 1, replace=False)
-            anchor, *marks = [divmod(int(c), grid) for c in cells]
+            # Drawn only with a window, so that the images without one stay what they were.
+            top, left = (int(rng.integers(0, grid - side + 1)) for _ in range(2)) if window else (0, 0)
+            cells = rng.choice(side * side, size=MARKS + 1, replace=False)
+            anchor, *marks = [(top + int(c) // side, left + int(c) % side) for c in cells]
             if any(rule(anchor, m) for m in marks) == bool(label):
                 break
         images[i, 0, anchor[0], anchor[1]] = 255

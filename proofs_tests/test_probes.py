@@ -190,7 +190,7 @@ def test_marks_labels_recomputed_from_the_images(task):
 
 def test_extrapolation_tests_are_bigger_grids_with_the_same_rule():
     extras = extras_of("probe_extrapolate")
-    assert list(extras) == [f"{g}x{g} grid" for g in (12, 16)]
+    assert list(extras) == ["12x12 grid", "16x16 grid", "16x16 grid, marks in 8x8"]
     assert splits_of("probe_extrapolate")["train"][0].shape[1:] == (2, 8, 8)
     for g in (12, 16):
         images, labels = extras[f"{g}x{g} grid"]
@@ -200,6 +200,11 @@ def test_extrapolation_tests_are_bigger_grids_with_the_same_rule():
         # The marks use the whole bigger grid, not only the 8x8 corner trained on.
         far = [max(r, c) for anchor, marks in cells for r, c in [anchor, *marks]]
         assert max(far) == g - 1 and sum(f >= 8 for f in far) > len(far) / 4
+    images, labels = extras["16x16 grid, marks in 8x8"]
+    cells = [anchor_and_marks(image) for image in images.numpy()]
+    assert [touching_label(*c) for c in cells] == labels.tolist()
+    spans = [np.ptp(np.array([anchor, *marks]), axis=0).max() for anchor, marks in cells]
+    assert max(spans) <= 7  # the offsets of the training grid only, anywhere on the larger one
     assert extras_of("probe_diagonal") == {}
 
 

@@ -66,7 +66,7 @@ def probe_rows(level, extra_level, jitter: float = 0.002, swing=None) -> list[di
     table = {}
     for size, names in prediction_models().items():
         for name in sorted(names):
-            noise = {s: rng.normal(0, jitter, 3) for s in SEEDS}
+            noise = {s: rng.normal(0, jitter, 4) for s in SEEDS}  # the test and up to three extra tests
             sign = {s: (1, -1, 1, -1, 0)[i] * (swing(name) if swing else 0) for i, s in enumerate(SEEDS)}
 
             def f(seed, name=name, size=size, noise=noise, sign=sign):
@@ -162,11 +162,12 @@ def test_probe_predictions_fail():
 
 
 def test_probe_predictions_undecided_under_large_noise():
-    # the means of the "holds" case, under noise of sd 0.3 that differs between models and tests
+    # the means of the "holds" case, under noise of sd 1 that differs between models and tests: at 5 seeds
+    # the intervals are about 2.5 wide, so no verdict but undecided is likely (at sd 0.3 one may hold by chance)
     rows = probe_rows(
         level=lambda n: 0.1 if _is_mixed(n) else 0.0,
         extra_level=lambda n, t: -0.01 if _is_relative(n) else -0.4,
-        jitter=0.3,
+        jitter=1.0,
     )
     analysis = zoo.analyse("probes", rows)
     assert {pid: p["verdict"] for pid, p in analysis["predictions"].items()} == dict.fromkeys(

@@ -193,7 +193,9 @@ def extra_tests(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Ten
             "moved off the patch grid": shift_images(n, (half + 1, SHIFT_CANVAS), _rng(seed, 11)),
         }
     if task == "probe_extrapolate":
-        return {f"{g}x{g} grid": marks_images(n, g, touching, _rng(seed, 10 + g)) for g in EXTRAPOLATION_GRIDS}
+        tests = {f"{g}x{g} grid": marks_images(n, g, touching, _rng(seed, 10 + g)) for g in EXTRAPOLATION_GRIDS}
+        g = EXTRAPOLATION_GRIDS[-1]  # the larger grid without offsets unseen in training
+        return tests | {f"{g}x{g} grid, marks in {GRID}x{GRID}": marks_images(n, g, touching, _rng(seed, 30), GRID)}
     if task == "probe_quadrant":
         images, labels = quadrant_images(n, SHIFT_CANVAS, {HELD_OUT}, _rng(seed, 10), within=True)
         half = SHIFT_CANVAS // 2  # the same layouts moved by whole patches into the trained top-left quadrant

@@ -4,10 +4,12 @@ them in, or with an absolute embedding, they are not."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
-from training import models
+from training import models, probes, suites, zoo
 from training.export_timm import vit_to_eva
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -82,3 +84,15 @@ def test_a_content_only_model_is_not_exported_to_timm():
     m.cfg.blank_value = (0.0,)
     with pytest.raises(ValueError, match="content tokens only .* --to rope-blocks instead"):
         vit_to_eva(m)
+
+
+def test_the_zoo_scores_a_content_only_runs_paired_tests_and_export(tmp_path):
+    names = ("vit_mixed_rope_2D_2x2_probe_quadrant_content", "vit_no_rope_probe_quadrant_content")
+    group = suites.Group("probe_quadrant", names, (0,), 1, max_images=64)
+    z = zoo.Zoo("probes", (group,), tmp_path, suites.Recipe(32, 3e-3), jobs=1)
+    assert zoo.run_zoo(z, ["test"]) == 0
+    rows = {r["model"]: r for r in json.loads((tmp_path / "results/probes/summary.json").read_text())["runs"]}
+    relative, absolute = rows[names[0]], rows[names[1]]
+    assert relative["pair_error"] < 1e-5 and relative["export_error"] < 1e-5  # theory T1 and T5, trained
+    assert absolute["pair_error"] > 1e-3 and absolute["export_error"] is None
+    assert set(relative["extra_acc"]) == set(probes.PAIRED["probe_quadrant"])

@@ -190,7 +190,7 @@ def test_marks_labels_recomputed_from_the_images(task):
 
 def test_extrapolation_tests_are_bigger_grids_with_the_same_rule():
     extras = extras_of("probe_extrapolate")
-    assert list(extras) == ["12x12 grid", "16x16 grid", "16x16 grid, marks in 8x8"]
+    assert list(extras) == ["12x12 grid", "16x16 grid", "16x16 grid, marks in 8x8", "the same marks cropped to 8x8"]
     assert splits_of("probe_extrapolate")["train"][0].shape[1:] == (2, 8, 8)
     for g in (12, 16):
         images, labels = extras[f"{g}x{g} grid"]
@@ -362,3 +362,17 @@ def test_windowed_marks_keep_the_offsets_of_the_smaller_grid():
         assert touching_label(anchor, marks) == label
     assert max(spans) <= 7 and len(corners) > 20  # in an 8x8 window, placed all over the 16x16 grid
     assert np.bincount(labels.numpy()).tolist() == [150, 150]
+
+
+def test_the_paired_extra_tests_hold_the_same_layouts():
+    for task, (a, b) in probes.PAIRED.items():
+        extras = extras_of(task)
+        (ia, la), (ib, lb) = extras[a], extras[b]
+        assert torch.equal(la, lb) and torch.equal(ia.flatten(1).sum(1), ib.flatten(1).sum(1)), task  # same ink
+    extras = extras_of("probe_extrapolate")
+    full, cropped = extras["16x16 grid, marks in 8x8"][0], extras["the same marks cropped to 8x8"][0]
+    assert cropped.shape[-2:] == (8, 8)
+    for f, c in zip(full, cropped):
+        rows, cols = f.any(0).nonzero(as_tuple=True)
+        top, left = min(int(rows.min()), 8), min(int(cols.min()), 8)
+        assert torch.equal(f[:, top : top + 8, left : left + 8], c)  # every mark kept, at the same offsets

@@ -66,7 +66,7 @@ def probe_rows(level, extra_level, jitter: float = 0.002, swing=None) -> list[di
     table = {}
     for size, names in prediction_models().items():
         for name in sorted(names):
-            noise = {s: rng.normal(0, jitter, 4) for s in SEEDS}  # the test and up to three extra tests
+            noise = {s: rng.normal(0, jitter, 1 + len(_extra_names(size))) for s in SEEDS}  # the test and the extras
             sign = {s: (1, -1, 1, -1, 0)[i] * (swing(name) if swing else 0) for i, s in enumerate(SEEDS)}
 
             def f(seed, name=name, size=size, noise=noise, sign=sign):

@@ -35,3 +35,18 @@ def accuracy(model: ViT, test: ExtraTest, splits: data.Splits, amp: bool = False
         return splits.prepare(images, test.size)
 
     return trainer.evaluate(model, loader, prepare, torch.device("cpu"), amp, positions=test.positions)[1]
+
+
+@torch.no_grad()
+def pair_error(model: ViT, a: ExtraTest, b: ExtraTest, splits: data.Splits, amp: bool = False) -> float:
+    """max |logits on a - logits on b| / max |logits on a|, image by image: how far the model is from giving two
+    tests of the same layouts (moved, or cropped) the same outputs; 0 up to rounding where the theory says so."""
+    model.eval()
+    outputs = []
+    for test in (a, b):
+        batches = []
+        for images, _ in DataLoader(data.ImageTensors(test.images, test.labels), batch_size=256):
+            with trainer.autocast(torch.device("cpu"), amp):
+                batches.append(model(splits.prepare(images, test.size), positions=test.positions).float())
+        outputs.append(torch.cat(batches))
+    return ((outputs[0] - outputs[1]).abs().max() / outputs[0].abs().max()).item()

@@ -122,6 +122,12 @@ def shift_images(
 QUADRANT_GLYPHS = (*GLYPHS, np.array([[0, 1], [1, 0]], np.uint8), np.array([[1, 1], [0, 0]], np.uint8))
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
 HELD_OUT = "bottom-right"  # probe_quadrant trains on the other three
+# Extra tests that hold the same layouts, moved by whole patches or cropped to the training grid: a
+# relative design on content tokens only gives both the same logits (the zoo scores their pair_error).
+PAIRED = {
+    "probe_quadrant": ("held-out quadrant", "moved to a trained quadrant"),
+    "probe_extrapolate": ("16x16 grid, marks in 8x8", "the same marks cropped to 8x8"),
+}
 
 
 def quadrants_touched(top: int, left: int, height: int, width: int, canvas: int) -> set[str]:
@@ -161,6 +167,16 @@ def quadrant_images(
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 
+def crop_to_marks(images: torch.Tensor, side: int) -> torch.Tensor:
+    """(n, C, side, side): each image cut at the top-left corner of its marks' bounding box (which fits)."""
+    out = images.new_zeros(*images.shape[:2], side, side)
+    for i, image in enumerate(images):
+        rows, cols = image.any(0).nonzero(as_tuple=True)
+        top, left = min(int(rows.min()), image.shape[-2] - side), min(int(cols.min()), image.shape[-1] - side)
+        out[i] = image[:, top : top + side, left : left + side]
+    return out
+
+
 def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 
@@ -195,7 +211,11 @@ def extra_tests(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Ten
     if task == "probe_extrapolate":
         tests = {f"{g}x{g} grid": marks_images(n, g, touching, _rng(seed, 10 + g)) for g in EXTRAPOLATION_GRIDS}
         g = EXTRAPOLATION_GRIDS[-1]  # the larger grid without offsets unseen in training
-        return tests | {f"{g}x{g} grid, marks in {GRID}x{GRID}": marks_images(n, g, touching, _rng(seed, 30), GRID)}
+        images, labels = marks_images(n, g, touching, _rng(seed, 30), GRID)
+        return tests | {
+            f"{g}x{g} grid, marks in {GRID}x{GRID}": (images, labels),
+            f"the same marks cropped to {GRID}x{GRID}": (crop_to_marks(images, GRID), labels),
+        }
     if task == "probe_quadrant":
         images, labels = quadrant_images(n, SHIFT_CANVAS, {HELD_OUT}, _rng(seed, 10), within=True)
         half = SHIFT_CANVAS // 2  # the same layouts moved by whole patches into the trained top-left quadrant

@@ -41,20 +41,21 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
         lines = [
             "| model | seeds | test acc | "
             + "".join(f"{t} acc | " for t in tests)
-            + "params | encoding params | relative (theory) | measured relative error | export error |",
-            "| --- " * (8 + len(tests)) + "|",
+            + "params | encoding params | relative (theory) | measured relative error | export error | pair error |",
+            "| --- " * (9 + len(tests)) + "|",
         ]
         for name, runs in mine.items():
             rel = runs[0]["relative_by_theory"]
             errors = [r["relative_error"] for r in runs if r["relative_error"] is not None]
             # Summaries from before the export check have no export_error.
             exports = [r["export_error"] for r in runs if r.get("export_error") is not None]
+            pairs = [r["pair_error"] for r in runs if r.get("pair_error") is not None]
             extra = "".join(f"{fmt_ci(r['extra_acc'][t] for r in runs)} | " for t in tests)
             lines.append(
                 f"| {name} | {len(runs)} | {fmt_ci(r['test_acc'] for r in runs)} | {extra}"
                 f"{runs[0]['parameters']:,} | {runs[0]['encoding_parameters']:,} "
                 f"| {'-' if rel is None else 'yes' if rel else 'no'} "
-                f"| {f'{max(errors):.1e}' if errors else '-'} | {f'{max(exports):.1e}' if exports else '-'} |"
+                f"| {_largest(errors)} | {_largest(exports)} | {_largest(pairs)} |"
             )
         parts.append(
             f"Size {ModelId.parse(g.models[0]).size}, trained on {g.dataset} for {g.epochs} epochs, seeds "
@@ -94,6 +95,10 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
         ]
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _largest(values: list[float]) -> str:
+    return f"{max(values):.1e}" if values else "-"
 
 
 def _side(names: list[str], test: str) -> str:

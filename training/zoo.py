@@ -178,11 +178,20 @@ def _finished(result_path: Path, cfg: TrainConfig) -> bool:
 
 def _best_scores(result: dict, result_path: Path, best: Path, tests: dict[str, ExtraTest], splits) -> dict:
     """What the zoo scores on a run's best checkpoint, kept in the run's result file once scored: the accuracy on
-    each extra test, and for a relative design the export's logit error (``export.export_error``: theory T5 on
-    the trained model). A run scored before a score was kept there is scored again from its best checkpoint."""
-    wanted = {"extra_acc": bool(tests), "export_error": bool(result["relative_by_theory"])}
-    kept = {"extra_acc": {}, "export_error": None} | {k: result[k] for k in wanted if k in result}
-    if set(kept["extra_acc"]) == set(tests) and (kept["export_error"] is not None or not wanted["export_error"]):
+    each extra test; for a relative design the export's logit error (``export.export_error``: theory T5 on
+    the trained model); for a task with paired tests (probes.PAIRED) how far apart the logits of the pair
+    are (``evaluation.pair_error``). A run scored before a score was kept there is scored again from its
+    best checkpoint."""
+    pair = probes.PAIRED.get(result["dataset"])
+    wanted = {
+        "extra_acc": bool(tests),
+        "export_error": bool(result["relative_by_theory"]),
+        "pair_error": pair is not None and set(pair) <= set(tests),
+    }
+    kept = dict.fromkeys(wanted) | {"extra_acc": {}} | {k: result[k] for k in wanted if k in result}
+    if set(kept["extra_acc"]) == set(tests) and all(
+        kept[k] is not None for k in wanted if wanted[k] and k != "extra_acc"
+    ):
         return kept
     if not best.is_file():
         raise ValueError(f"{best} is missing, so the run cannot be scored; delete {result_path} to train it again")
@@ -192,6 +201,8 @@ def _best_scores(result: dict, result_path: Path, best: Path, tests: dict[str, E
         kept["extra_acc"] = {name: evaluation.accuracy(model, test, splits, amp) for name, test in tests.items()}
     if wanted["export_error"]:
         kept["export_error"] = export.export_error(model, splits)
+    if wanted["pair_error"]:
+        kept["pair_error"] = evaluation.pair_error(model, tests[pair[0]], tests[pair[1]], splits, amp)
     provenance.write_json({**result, **{k: kept[k] for k, want in wanted.items() if want}}, result_path)
     return kept
 

@@ -156,3 +156,18 @@ def test_compare_with_the_bootstrap_says_so_and_stays_in_range():
     assert out["method"] == "bootstrap" and 0.0 <= out["ci"][0] <= out["ci"][1] <= 0.75
     assert out["verdict"] == stats.verdict(*out["ci"], "greater", 0.3)
     assert "method" not in stats.compare(rows, stats.Comparison("x", c.a, c.b, "greater", 0.3))
+
+
+def test_a_bound_holds_on_every_run_or_fails_on_one():
+    rows = [
+        {"model": "a", "seed": 0, "pair_error": 1e-7},
+        {"model": "a", "seed": 1, "pair_error": 3e-7},
+        {"model": "b", "seed": 0, "pair_error": 0.2},
+        {"model": "c", "seed": 0},
+    ]
+    holds = stats.check_bound(rows, stats.Bound("a is exact", ("a",), "pair_error", 1e-5))
+    assert holds["verdict"] == "holds" and holds["largest"] == 3e-7 and holds["runs"] == 2
+    fails = stats.check_bound(rows, stats.Bound("a and b are exact", ("a", "b"), "pair_error", 1e-5))
+    assert fails["verdict"] == "fails" and fails["largest"] == 0.2
+    unmeasured = stats.check_bound(rows, stats.Bound("c is exact", ("c",), "pair_error", 1e-5))
+    assert unmeasured["verdict"] == "undecided" and unmeasured["unmeasured"] == 1 and unmeasured["largest"] is None

@@ -159,3 +159,33 @@ def compare(rows: list[dict], c: Comparison) -> dict:
     # One seed has no interval: null in the JSON summary rather than NaN, which strict parsers reject.
     ci = None if math.isnan(low) else [low, high]
     return {**out, "difference": mean, "ci": ci, "verdict": verdict(low, high, c.kind, c.margin)}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An exactness claim: every run of ``models`` has ``score`` (a row field such as "export_error" or
+    "pair_error") at most ``tol``. No interval: one run above the bound refutes it."""
+
+    claim: str
+    models: tuple[str, ...]
+    score: str
+    tol: float
+
+
+def check_bound(rows: list[dict], b: Bound) -> dict:
+    """holds when every run of the models has the score within the bound, fails when one exceeds it,
+    undecided when no run has the score."""
+    values = [(r["model"], r["seed"], r.get(b.score)) for r in rows if r["model"] in b.models]
+    measured = [v for *_, v in values if v is not None]
+    worst = max(measured, default=None)
+    verdict = "undecided" if worst is None else "holds" if worst <= b.tol else "fails"
+    return {
+        "claim": b.claim,
+        "models": list(b.models),
+        "score": b.score,
+        "tol": b.tol,
+        "runs": len(measured),
+        "unmeasured": len(values) - len(measured),
+        "largest": worst,
+        "verdict": verdict,
+    }

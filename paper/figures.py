@@ -48,9 +48,17 @@ def figure(fig, caption: str, pdf: Path) -> str:
     )
 
 
-def palette(names) -> dict[str, str]:
-    """One colour per name, the same in every panel."""
-    return {name: f"C{i}" for i, name in enumerate(dict.fromkeys(names))}
+# Markers and dashes tell the lines apart where colours do not (a print in grey).
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+DASHES = ("-", "--", "-.", ":")
+
+
+def palette(names) -> dict[str, dict]:
+    """One style (colour, marker, line style) per name, the same in every panel."""
+    return {
+        name: {"color": f"C{i % 10}", "marker": MARKERS[i % len(MARKERS)], "linestyle": DASHES[i % len(DASHES)]}
+        for i, name in enumerate(dict.fromkeys(names))
+    }
 
 
 def log2_axis(ax, ks) -> None:
@@ -86,7 +94,7 @@ def accuracy_panel(ax, groups: dict[str, list[dict]], colours: dict[str, str]) -
         by_family.setdefault(family(model), {}).setdefault(block_size(model), []).extend(r["test_acc"] for r in runs)
     for name, by_k in by_family.items():
         if None in by_k:  # no rotation, no block size: a reference line
-            ax.axhline(100 * statistics.mean(by_k[None]), color=colours[name], linestyle="--", label=name)
+            ax.axhline(100 * statistics.mean(by_k[None]), color=colours[name]["color"], linestyle="--", label=name)
             continue
         ks = sorted(by_k)
         intervals = [interval(by_k[k]) for k in ks]
@@ -94,11 +102,10 @@ def accuracy_panel(ax, groups: dict[str, list[dict]], colours: dict[str, str]) -
             ks,
             [mean for mean, _, _ in intervals],
             yerr=error_bars(intervals),
-            marker="o",
             markersize=3,
             capsize=2,
-            color=colours[name],
             label=name,
+            **colours[name],
         )
     log2_axis(ax, [block_size(m) or 2 for m in groups])
 
@@ -132,13 +139,15 @@ def fig_curves(res: Results):
     for model in sorted(groups, key=lambda m: -statistics.mean(r["val_acc"] for r in groups[m])):
         chosen.setdefault(family(model), model)
     fig, ax = plt.subplots()
+    styles = palette(chosen.values())
     for model in chosen.values():
         curve: dict[int, list[float]] = {}
         for history in filter(None, map(res.history, groups[model])):
             for epoch in history:
                 curve.setdefault(epoch["epoch"], []).append(100 * epoch["val_acc"])
         if curve:
-            ax.plot(sorted(curve), [statistics.mean(curve[e]) for e in sorted(curve)], label=short_name(model))
+            means = [statistics.mean(curve[e]) for e in sorted(curve)]
+            ax.plot(sorted(curve), means, markersize=2, markevery=5, label=short_name(model), **styles[model])
     if not ax.lines:
         plt.close(fig)
         raise Missing(f"no per-run file {shown(res.root)}/<dataset>/<run_id>.json of the zoo's runs", ZOO["digits"])
@@ -190,7 +199,7 @@ def fig_cost(res: Results):
             rows = [r for r in data["rows"] if r["shape"] == shape]
             for design in dict.fromkeys(r["label"] for r in rows):
                 ratios = sorted((r["k"], r["time_ratio"]) for r in rows if r["label"] == design)
-                ax.plot(*zip(*ratios), marker="o", markersize=3, color=colours[design], label=design)
+                ax.plot(*zip(*ratios), markersize=3, label=design, **colours[design])
             ax.set(yscale="log", xlabel="block size k", title=f"{tag}, {shape}")
             log2_axis(ax, [r["k"] for r in rows])
         axes_row[0].set_ylabel("time / axial 2x2")
@@ -205,16 +214,17 @@ def fig_cost(res: Results):
 
 def shades(data: dict, sizes: list[str]) -> tuple[list[str], dict[str, bool], dict[str, tuple]]:
     """The encodings of `sizes`, whether each is relative by the theory, and its colour: relative ones in
-    blues, the others in oranges, darker along the zoo's order."""
+    blues, the others in oranges, darker along the zoo's order, each with its own marker."""
     variants = list(dict.fromkeys(variant(r["model"]) for r in data["runs"] if size_of(r["model"]) in sizes))
     relative = {variant(r["model"]): r["relative_by_theory"] is True for r in data["runs"]}
     maps = {True: plt.get_cmap("Blues"), False: plt.get_cmap("Oranges")}
     counts = {flag: sum(relative[v] == flag for v in variants) for flag in maps}
     seen = {True: 0, False: 0}
     colours = {}
-    for v in variants:
+    for i, v in enumerate(variants):
         seen[relative[v]] += 1
-        colours[v] = maps[relative[v]](0.35 + 0.6 * seen[relative[v]] / counts[relative[v]])
+        shade = maps[relative[v]](0.35 + 0.6 * seen[relative[v]] / counts[relative[v]])
+        colours[v] = {"color": shade, "marker": MARKERS[i % len(MARKERS)]}
     return variants, relative, colours
 
 
@@ -233,13 +243,12 @@ def fig_transfer(res: Results):
                 [j + 0.04 * (i - len(groups) / 2) for j in range(len(tests))],
                 [mean for mean, _, _ in intervals],
                 yerr=error_bars(intervals),
-                marker="o",
                 markersize=2.5,
                 capsize=1.5,
                 linewidth=1,
                 linestyle="-" if relative[v] else "--",
-                color=colours[v],
                 label=v.replace("_", " "),
+                **colours[v],
             )
         ax.set_xticks(range(len(tests)), labels=[TEST_HEADERS.get(t, t.removesuffix(" grid")) for t in tests])
         ax.set_title(size.replace("_", " "), fontsize=8)

@@ -35,3 +35,18 @@ def test_an_unchanged_figure_is_byte_identical(figures, tmp_path):
     res = Results(figures.parent.parent / "results")
     build.render(build.FIGURES["liere"], res, tmp_path / "fig_liere.pdf")
     assert (tmp_path / "fig_liere.pdf").read_bytes() == (figures / "fig_liere.pdf").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["accuracy_vs_k", "curves", "cost", "transfer"])
+def test_the_lines_of_a_figure_differ_in_grey(tmp_path, name):
+    """Each labelled line has a marker and dash pattern of its own, so a print in grey tells them apart."""
+    res = Results(make_results(tmp_path / "results"))
+    fig, _ = build.FIGURES[name](res)
+    styles = {}
+    for ax in fig.axes:
+        labelled = [(line.get_label(), line) for line in ax.get_lines()]
+        labelled += [(c.get_label(), c.lines[0]) for c in ax.containers]  # errorbar: the label is the container's
+        for label, line in labelled:
+            if line is not None and label and not label.startswith("_"):
+                styles.setdefault(label, (line.get_marker(), line.get_linestyle()))
+    assert len(styles) > 2 and len(set(styles.values())) == len(styles), styles

@@ -58,13 +58,18 @@ def method_kinds(method: str) -> str:
     return "; ".join(part.split(":")[0] for part in method.split("; ") if ":" in part)
 
 
+def math_text(text: str) -> str:
+    """A certificate's plain-text statement in TeX, its transposes ("R(x)^T") set as superscripts."""
+    return tex(text).replace(r"\textasciicircum{}T", r"$^{\top}$")
+
+
 def theorems_table(res: Results) -> str:
     data = res.load(THEOREMS, PROVE)
     # \raggedright: justified text in a narrow column stretches and hyphenates badly.
     body = [
         [
             tex(t["id"]),
-            r"\raggedright " + tex(t["statement"]),
+            r"\raggedright " + math_text(t["statement"]),
             r"\raggedright " + tex(method_kinds(t["method"])),
             "proved" if t["verdict"] else "not proved",
             sci(t["residual"]),
@@ -345,6 +350,7 @@ def encodings_table(data: dict, label: str, name: str) -> str:
 
 
 def train_table(data: dict, label: str, name: str) -> str:
+    no_mfu = all(r["mfu"] is None for r in data["rows"])  # a CPU has no peak to compare with: no column
     body = [
         [
             tex(short_name(r["model"])),
@@ -353,7 +359,7 @@ def train_table(data: dict, label: str, name: str) -> str:
             f"{r['images_per_second']:.1f}",
             f"{r['memory_bytes'] / 2**20:.0f}",
             f"{r['flops_per_image'] / 1e9:.2f}",
-            "--" if r["mfu"] is None else f"{100 * r['mfu']:.1f}",
+            *([] if no_mfu else [f"{100 * r['mfu']:.1f}"]),
             tex(", ".join(k.removeprefix("aten::_scaled_dot_product_") for k in r["sdpa_kernels"])),
         ]
         for r in data["rows"]
@@ -363,12 +369,15 @@ def train_table(data: dict, label: str, name: str) -> str:
     )
     batches = ", ".join(sorted({str(r["batch"]) for r in data["rows"]}))
     caption = (
-        f"Training steps of the seed's models on {tex(data['device'])}, batch {batches}; MFU in \\%. Projected "
+        f"Training steps of the seed's models on {tex(data['device'])}, batch {batches}"
+        + ("" if no_mfu else "; MFU in \\%")
+        + ". Projected "
         f"time of the seed's comparison ({tex(data['seed_comparison'])}) on this device: {projected}. "
         + source(data, name)
     )
-    header = ["model", "params", "s/step", "images/s", "MiB", "GFLOP/image", "MFU", "attention kernel"]
-    return table(caption, label, "lrrrrrrl", [row(map(stacked, header))], body)
+    header = ["model", "params", "s/step", "images/s", "MiB", "GFLOP/image", *([] if no_mfu else ["MFU"])]
+    header.append("attention")
+    return table(caption, label, "l" + "r" * (len(header) - 2) + "l", [row(map(stacked, header))], body)
 
 
 TABLES = {  # generated file -> its maker

@@ -139,7 +139,8 @@ def table(
     setup: tuple[str, ...] = (),
 ) -> str:
     """A booktabs float; `head` holds finished header lines, `body` the cells of each row, `setup` lines
-    such as a narrower \\tabcolsep that go before the caption."""
+    such as a narrower \\tabcolsep that go before the caption. A tabular wider than the text block is
+    scaled down to it (graphicx's \\resizebox, measured by TeX); a narrower one keeps its size."""
     return "\n".join(
         [
             r"\begin{table}[htbp]",
@@ -148,13 +149,14 @@ def table(
             *setup,
             f"\\caption{{{caption}}}",
             f"\\label{{{label}}}",
+            r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
             f"\\begin{{tabular}}{{{align}}}",
             r"\toprule",
             *head,
             r"\midrule",
             *map(row, body),
             r"\bottomrule",
-            r"\end{tabular}",
+            r"\end{tabular}}",
             r"\end{table}",
             "",
         ]

@@ -176,6 +176,9 @@ def test_the_paper_compiles_with_its_tables_and_the_main_text_fits(built, full_r
     aux = (out / "build" / "rope-blocks.aux").read_text()
     page = int(re.search(r"\\newlabel\{page:main-end\}\{\{[^}]*\}\{(\d+)\}", aux).group(1))
     assert page <= MAIN_TEXT_PAGES, f"the main text runs to page {page}"
+    log = (out / "build" / "rope-blocks.log").read_text(errors="replace")
+    too_wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    assert all(w < 1.0 for w in too_wide), f"lines or tables wider than the text block: {too_wide}"
     appendix = int(re.search(r"\\newlabel\{tab:probe-shift\}\{\{[^}]*\}\{(\d+)\}", aux).group(1))
     assert appendix > page, "the full probe tables are in the appendix"
 

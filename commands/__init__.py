@@ -13,7 +13,7 @@ import sys
 
 # name -> one-line help; the code is commands.<name>.main(argv) -> int
 SUBCOMMANDS = {
-    "prove": "run the symbolic and numeric proofs T1..T10 and write their certificates",
+    "prove": "run the symbolic and numeric proofs T1..T11 and write their certificates",
     "check": "table of every family and block size: relative property, orthogonality, fast vs dense",
     "train": "train one ViT (accepts the seed's command-line flags verbatim)",
     "zoo": "train and compare a suite of models (digits offline, the probe tasks)",

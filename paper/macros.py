@@ -18,6 +18,7 @@ from paper.runs import (
 )
 from paper.tex import code, difference, points, short_commit, tex
 from records import provenance
+from records.stats import LEVEL, bonferroni_family
 
 DIGIT_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 NOT_YET_RUN = "not yet run"
@@ -90,6 +91,11 @@ def fashion_macros(data: dict | None) -> dict:
             "Models": size_field("fashion", len),
             "DesignCommit": lambda d: tex(short_commit(design(d)["commit"])),
             "ExtraImages": lambda d: f"{design(d)['extra_images']:,}",
+            "EquivalenceFamily": lambda d: str(
+                bonferroni_family(equivalence(d)["comparisons"][0].get("level", LEVEL))
+                if equivalence(d)["comparisons"]
+                else 0
+            ),
             **EQUIVALENCE_FIELDS,
         }
     )

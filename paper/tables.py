@@ -41,7 +41,7 @@ from paper.tex import (
     tex,
     yes_no,
 )
-from records.stats import LEVEL
+from records.stats import LEVEL, bonferroni_family
 
 COST_KS = (2, 4, 8)  # the block sizes every k x k family, LieRE included, is trained at
 PROBE_WHAT = {
@@ -149,7 +149,7 @@ def interval_words(comparisons: list[dict]) -> str:
         return f"{points(level)}\\% interval over seeds"
     return (
         f"{points(level)}\\% interval over seeds (Bonferroni: a 95\\% family level over the "
-        f"{len(comparisons)} comparisons)"
+        f"{bonferroni_family(level)} comparisons of the design)"
     )
 
 

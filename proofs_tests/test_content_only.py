@@ -96,3 +96,13 @@ def test_the_zoo_scores_a_content_only_runs_paired_tests_and_export(tmp_path):
     assert relative["pair_error"] < 1e-5 and relative["export_error"] < 1e-5  # theory T1 and T5, trained
     assert absolute["pair_error"] > 1e-3 and absolute["export_error"] is None
     assert set(relative["extra_acc"]) == set(probes.PAIRED["probe_quadrant"])
+    # Scores made another way are made again, from the best checkpoint (and refused without it).
+    path = tmp_path / f"results/probes/probe_quadrant/{relative['run_id']}.json"
+    result = json.loads(path.read_text())
+    path.write_text(json.dumps({**result, "pair_error": 0.5, "scored_with": {**result["scored_with"], "amp": True}}))
+    assert zoo.run_zoo(z, ["test"]) == 0
+    assert json.loads(path.read_text())["pair_error"] == relative["pair_error"]
+    path.write_text(json.dumps({**result, "scored_with": None}))
+    (tmp_path / f"runs/probes/probe_quadrant/{relative['run_id']}/best.pt").unlink()
+    assert zoo.run_zoo(z, ["test"]) == 1  # the run is reported as failed, with the fix, and nothing is lost
+    assert json.loads(path.read_text())["scored_with"] is None

@@ -82,7 +82,7 @@ BLANK = (-0.5, -0.5, -0.5)  # what the content-only sizes need: the normalised v
 
 
 def test_a_content_only_size_needs_the_blank_value():
-    with pytest.raises(ValueError, match="attends to its content tokens only: give the normalised value"):
+    with pytest.raises(ValueError, match="content tokens only and needs the normalised value of a blank pixel"):
         models.model_config("vit_mixed_rope_2D_2x2_probe_quadrant_content", image_size=16, in_chans=1, num_classes=4)
     cfg = models.model_config("vit_mixed_rope_2D_2x2_probe_quadrant", image_size=16, in_chans=1, num_classes=4)
     assert cfg.blank_value is None  # the same task with the background in attention

@@ -66,6 +66,7 @@ def test_the_macros_hold_the_counts_and_provenance_of_each_file(numbers, full_re
         ("FashionEpochs", str(fashion_suite.EPOCHS)),
         ("FashionEquivalenceMargin", "1"),
         ("FashionEquivalenceCompared", "8"),
+        ("FashionEquivalenceFamily", "8"),
         ("FashionExtraImages", f"{fashion_suite.EXTRA_IMAGES:,}"),
     ]:
         assert f"\\newcommand{{\\{macro}}}{{{value}}}" in numbers, macro

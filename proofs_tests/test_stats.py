@@ -171,3 +171,5 @@ def test_a_bound_holds_on_every_run_or_fails_on_one():
     assert fails["verdict"] == "fails" and fails["largest"] == 0.2
     unmeasured = stats.check_bound(rows, stats.Bound("c is exact", ("c",), "pair_error", 1e-5))
     assert unmeasured["verdict"] == "undecided" and unmeasured["unmeasured"] == 1 and unmeasured["largest"] is None
+    diverged = [*rows, {"model": "a", "seed": 2, "pair_error": math.nan}]
+    assert stats.check_bound(diverged, stats.Bound("a is exact", ("a",), "pair_error", 1e-5))["verdict"] == "fails"

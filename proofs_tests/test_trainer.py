@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import train, train_error
 
-from training import models, trainer, zoo
+from training import checkpoint, models, trainer, zoo
 from training.config import TrainConfig
 from training.optim import build_optimizers
 from training.vit import ViT
@@ -98,3 +98,11 @@ def test_a_zoo_result_from_before_a_recipe_field_reads_back(tmp_path):
     path.write_text(json.dumps({"finished": True, "config": config}))
     assert zoo._finished(path, cfg)
     assert not zoo._finished(path, dataclasses.replace(cfg, select="last"))
+
+
+def test_a_checkpoint_from_before_a_setting_resumes_with_its_default(tmp_path):
+    current = dataclasses.asdict(TrainConfig(model="vit_no_rope_digits", dataset="digits"))
+    saved = {k: v for k, v in current.items() if k != "select"}  # written before select existed
+    checkpoint.check_same_run(saved, current, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="select: checkpoint 'val_acc', now 'last'"):
+        checkpoint.check_same_run(saved, {**current, "select": "last"}, tmp_path / "last.pt")

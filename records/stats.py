@@ -78,6 +78,11 @@ def interval(values, level: float = LEVEL, method: str = "t", resamples: int = B
     return mean, float(max(low, values.min())), float(min(high, values.max()))
 
 
+def bonferroni_family(level: float) -> int:
+    """The number of comparisons m a Bonferroni-corrected level 1 - 0.05 / m was set for (1 at LEVEL)."""
+    return round((1 - LEVEL) / (1 - level))
+
+
 def verdict(low: float, high: float, kind: str, margin: float) -> str:
     """The verdict of a difference whose interval is [low, high] (see the module docstring)."""
     if kind not in KINDS:
@@ -173,11 +178,12 @@ class Bound:
 
 
 def check_bound(rows: list[dict], b: Bound) -> dict:
-    """holds when every run of the models has the score within the bound, fails when one exceeds it,
-    undecided when no run has the score."""
-    values = [(r["model"], r["seed"], r.get(b.score)) for r in rows if r["model"] in b.models]
-    measured = [v for *_, v in values if v is not None]
-    worst = max(measured, default=None)
+    """holds when every run of the models has the score within the bound, fails when one exceeds it (or is
+    not finite), undecided when no run has the score."""
+    values = [r.get(b.score) for r in rows if r["model"] in b.models]
+    measured = [float(v) for v in values if v is not None]
+    # A run whose score is not finite (it diverged) is not within any bound.
+    worst = None if not measured else math.inf if not all(map(math.isfinite, measured)) else max(measured)
     verdict = "undecided" if worst is None else "holds" if worst <= b.tol else "fails"
     return {
         "claim": b.claim,
@@ -186,6 +192,6 @@ def check_bound(rows: list[dict], b: Bound) -> dict:
         "tol": b.tol,
         "runs": len(measured),
         "unmeasured": len(values) - len(measured),
-        "largest": worst,
+        "largest": worst if worst is None or math.isfinite(worst) else "not finite",  # strict JSON has no inf
         "verdict": verdict,
     }

@@ -11,6 +11,7 @@ import torch
 
 from records.provenance import atomic_write
 
+from .config import saved_setting
 from .vit import ViT, ViTConfig
 
 FORMAT = "rope-blocks-checkpoint/1"
@@ -61,9 +62,9 @@ RESUMABLE_CHANGES = {
 
 def check_same_run(saved: dict, current: dict, path: Path) -> None:
     diffs = [
-        f"{k}: checkpoint {saved.get(k)!r}, now {current.get(k)!r}"
+        f"{k}: checkpoint {saved_setting(saved, k)!r}, now {current.get(k)!r}"
         for k in sorted(set(saved) | set(current))
-        if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)
+        if k not in RESUMABLE_CHANGES and saved_setting(saved, k) != current.get(k)
     ]
     if diffs:
         raise ValueError(

@@ -83,6 +83,11 @@ class TrainConfig:
             self.amp = self.cuda
 
 
+def saved_setting(saved: dict, key: str):
+    """One setting of a run's saved config; a setting the file predates had its default then (amp: off)."""
+    return saved[key] if key in saved else getattr(TrainConfig(model="", run_id=""), key, None)
+
+
 def is_flag(f: dataclasses.Field) -> bool:
     """Whether a TrainConfig field is set on the command line (``metadata["flag"] = None``: it is not)."""
     return f.metadata.get("flag", "") is not None

@@ -49,4 +49,5 @@ def pair_error(model: ViT, a: ExtraTest, b: ExtraTest, splits: data.Splits, amp:
             with trainer.autocast(torch.device("cpu"), amp):
                 batches.append(model(splits.prepare(images, test.size), positions=test.positions).float())
         outputs.append(torch.cat(batches))
-    return ((outputs[0] - outputs[1]).abs().max() / outputs[0].abs().max()).item()
+    scale = max(outputs[0].abs().max().item(), 1e-30)  # all-zero logits: the difference itself
+    return (outputs[0] - outputs[1]).abs().max().item() / scale

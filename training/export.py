@@ -151,8 +151,11 @@ def _check_outputs(source: Path, out: Path, report_path: Path, overwrite: bool) 
         raise ValueError(f"{' and '.join(existing)} already exist(s); pass --overwrite to replace, or another --out.")
 
 
+EXPORT_IMAGES = 1000  # test images on which the zoo checks each relative run's export
+
+
 @torch.no_grad()
-def export_error(model: ViT, splits: data.Splits, max_images: int = 1000) -> float:
+def export_error(model: ViT, splits: data.Splits, max_images: int = EXPORT_IMAGES) -> float:
     """max |logit difference| / max |logit| between ``model`` (a relative design) and its 2x2 RoPE export, on the
     first ``max_images`` test images: 0 up to rounding when theory T5 holds for the trained weights."""
     model = model.eval()
@@ -164,7 +167,7 @@ def export_error(model: ViT, splits: data.Splits, max_images: int = 1000) -> flo
         logits, logits_exported = model(x), exported(x)
         worst = max(worst, (logits - logits_exported).abs().max().item())
         scale = max(scale, logits.abs().max().item())
-    return worst / scale
+    return worst / max(scale, 1e-30)  # all-zero logits: the difference itself
 
 
 @torch.no_grad()

@@ -125,7 +125,7 @@ def comparisons() -> list[Comparison]:
 def design() -> dict:
     """The design as the summary quotes it: this module's statement, its settings and the commit that fixed them."""
     return {
-        "file": str(Path(__file__).relative_to(provenance.REPO)),
+        "file": str(Path(__file__).resolve().relative_to(provenance.REPO)),
         "commit": provenance.last_change(Path(__file__)),
         "statement": __doc__,
         "models": list(names()),

@@ -158,7 +158,10 @@ def model_config(
     check_name(name)
     variant, size, dim_head = REGISTRY[name]
     if size.content_only and blank_value is None:
-        raise ValueError(f"{name} attends to its content tokens only: give the normalised value of a blank pixel.")
+        raise ValueError(
+            f"{name} attends to its content tokens only and needs the normalised value of a blank pixel "
+            "(blank_value); `rope-blocks train` takes it from the data set."
+        )
     grid = image_size // size.patch_size
     dim = size.heads * dim_head
     unit_positions = rb.family_class(variant.family).unit_positions

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -22,7 +23,7 @@ from records import provenance, stats
 from records.model_id import ModelId
 
 from . import checkpoint, evaluation, export, fashion_suite, launch, probes, trainer
-from .config import TrainConfig, command_line, run_paths
+from .config import TrainConfig, command_line, run_paths, saved_setting
 from .evaluation import ExtraTest
 from .suites import EQUIVALENCE_MARGIN, RECIPES, REFERENCE, Group, Recipe, check_summary_suite, extra_tests
 from .summary import summary_text
@@ -171,8 +172,7 @@ def _finished(result_path: Path, cfg: TrainConfig) -> bool:
         result = json.loads(result_path.read_text())
     except (OSError, ValueError):
         return False
-    # A field the result file predates had its default then.
-    same = all(result["config"].get(k, getattr(TrainConfig, k, None)) == getattr(cfg, k) for k in RECIPE_FIELDS)
+    same = all(saved_setting(result["config"], k) == getattr(cfg, k) for k in RECIPE_FIELDS)
     return result.get("finished", False) and same
 
 
@@ -180,7 +180,8 @@ def _best_scores(result: dict, result_path: Path, best: Path, tests: dict[str, E
     """What the zoo scores on a run's best checkpoint, kept in the run's result file once scored: the accuracy on
     each extra test; for a relative design the export's logit error (``export.export_error``: theory T5 on
     the trained model); for a task with paired tests (probes.PAIRED) how far apart the logits of the pair
-    are (``evaluation.pair_error``). A run scored before a score was kept there is scored again from its
+    are (``evaluation.pair_error``). Scores kept with another recipe (``scored_with``: other test images,
+    sizes, positions, precision or export sample), or from before they were kept, are made again from the
     best checkpoint."""
     pair = probes.PAIRED.get(result["dataset"])
     wanted = {
@@ -188,23 +189,36 @@ def _best_scores(result: dict, result_path: Path, best: Path, tests: dict[str, E
         "export_error": bool(result["relative_by_theory"]),
         "pair_error": pair is not None and set(pair) <= set(tests),
     }
+    amp = result["config"].get("amp", False)
+    spec = _score_spec(tests, amp, wanted)
     kept = dict.fromkeys(wanted) | {"extra_acc": {}} | {k: result[k] for k in wanted if k in result}
-    if set(kept["extra_acc"]) == set(tests) and all(
-        kept[k] is not None for k in wanted if wanted[k] and k != "extra_acc"
-    ):
+    if not any(wanted.values()) or result.get("scored_with") == spec:
         return kept
     if not best.is_file():
         raise ValueError(f"{best} is missing, so the run cannot be scored; delete {result_path} to train it again")
     model = checkpoint.load_run(best)[1]
-    amp = result["config"].get("amp", False)
     if wanted["extra_acc"]:
         kept["extra_acc"] = {name: evaluation.accuracy(model, test, splits, amp) for name, test in tests.items()}
     if wanted["export_error"]:
         kept["export_error"] = export.export_error(model, splits)
     if wanted["pair_error"]:
         kept["pair_error"] = evaluation.pair_error(model, tests[pair[0]], tests[pair[1]], splits, amp)
-    provenance.write_json({**result, **{k: kept[k] for k, want in wanted.items() if want}}, result_path)
+    scores = {k: kept[k] for k, want in wanted.items() if want}
+    provenance.write_json({**result, **scores, "scored_with": spec}, result_path)
     return kept
+
+
+def _score_spec(tests: dict[str, ExtraTest], amp: bool, wanted: dict) -> dict:
+    """How a run's scores are made, kept beside them: scores made another way (other images, sizes,
+    positions or precision, another export sample) are made again."""
+    return {
+        "amp": amp,
+        "tests": {
+            name: [zlib.crc32(t.images.numpy().tobytes()), zlib.crc32(t.labels.numpy().tobytes()), t.size, t.positions]
+            for name, t in tests.items()
+        },
+        "export_images": export.EXPORT_IMAGES if wanted["export_error"] else None,
+    }
 
 
 def analyse(suite: str, rows: list[dict]) -> dict:

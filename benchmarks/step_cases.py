@@ -79,26 +79,17 @@ class Case:
 
 def vit_config(model: str, shape: Shape, dropout: float, recipe: str) -> ViTConfig:
     """The project's ViT for variant name ``model`` (``/fold``: the basis folded into W_q, W_k)."""
-    name = model.removesuffix("/fold")
-    variant = Variant.parse(name)
-    grid = shape.image_size // shape.patch_size
-    unit = rb.family_class(variant.family).unit_positions
-    return ViTConfig(
+    return models.variant_config(
+        Variant.parse(model.removesuffix("/fold")),
         image_size=shape.image_size,
         in_chans=shape.in_chans,
         num_classes=shape.num_classes,
         patch_size=shape.patch_size,
-        dim=shape.dim,
         depth=shape.depth,
         heads=shape.heads,
         dim_head=shape.dim_head,
-        mlp_dim=shape.mlp_ratio * shape.dim,
+        mlp_ratio=shape.mlp_ratio,
         dropout=dropout,
-        family=variant.family,
-        n_axes=variant.n_axes,
-        block_size=variant.block_size,
-        enc_options={**variant.options(), **models.ZOO_OPTIONS.get(variant.family, {})},
-        pos_scale=1.0 / max(grid - 1, 1) if unit else 1.0,
         pool="mean",
         fold_basis=model.endswith("/fold"),
         **RECIPES[recipe][0],

@@ -162,28 +162,50 @@ def model_config(
             f"{name} attends to its content tokens only and needs the normalised value of a blank pixel "
             "(blank_value); `rope-blocks train` takes it from the data set."
         )
-    grid = image_size // size.patch_size
-    dim = size.heads * dim_head
-    unit_positions = rb.family_class(variant.family).unit_positions
-    return ViTConfig(
+    return variant_config(
+        variant,
         image_size=image_size,
         in_chans=in_chans,
         num_classes=num_classes,
         patch_size=size.patch_size,
-        pool=size.pool,
-        dim=dim,
         depth=size.depth,
         heads=size.heads,
         dim_head=dim_head,
-        mlp_dim=2 * dim,
         dropout=size.dropout if dropout is None else dropout,
+        pool=size.pool,
+        attention=size.attention,
+        blank_value=tuple(blank_value) if size.content_only else None,
+    )
+
+
+def variant_config(
+    variant: Variant,
+    *,
+    patch_size: int,
+    heads: int,
+    dim_head: int,
+    mlp_ratio: int = 2,
+    image_size: int,
+    **options,
+) -> ViTConfig:
+    """The ViT of ``variant`` at any shape (the zoo's basis options, LieRE's unit positions); ``options`` are
+    the other ViTConfig fields (depth, dropout, pool, ...). model_config gives the registered shapes."""
+    dim = heads * dim_head
+    grid = image_size // patch_size
+    unit_positions = rb.family_class(variant.family).unit_positions
+    return ViTConfig(
+        image_size=image_size,
+        patch_size=patch_size,
+        dim=dim,
+        heads=heads,
+        dim_head=dim_head,
+        mlp_dim=mlp_ratio * dim,
         family=variant.family,
         n_axes=variant.n_axes,
         block_size=variant.block_size,
         enc_options={**variant.options(), **ZOO_OPTIONS.get(variant.family, {})},
         pos_scale=1.0 / max(grid - 1, 1) if unit_positions else 1.0,
-        attention=size.attention,
-        blank_value=tuple(blank_value) if size.content_only else None,
+        **options,
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from records.provenance import RUNS
-from training import suites
+from training import probe_suite, suites
 from training.zoo import PROG, Zoo, run_zoo
 
 from .flags import parser
@@ -30,7 +30,7 @@ def parse(argv: list[str]) -> Zoo:
         "--quick",
         action="store_true",
         help="a few models, one seed, few epochs (digits: one model per family; probes: "
-        f"{', '.join(suites.QUICK_PROBE_VARIANTS)} on every task; fashion: three models for one epoch on "
+        f"{', '.join(probe_suite.QUICK_VARIANTS)} on every task; fashion: three models for one epoch on "
         "1000 images per split)",
     )
     p.add_argument(
@@ -42,7 +42,9 @@ def parse(argv: list[str]) -> Zoo:
     p.add_argument("--seeds", nargs="+", type=int, default=None, help="override every group's seeds")
     p.add_argument("--epochs", type=int, default=None, help="override every group's epochs")
     p.add_argument("--batch-size", type=int, default=None, help="default: the suite's (digits, probes 32; fashion 128)")
-    p.add_argument("--lr", type=float, default=None, help="default: the suite's (digits, probes 3e-3; fashion 1e-3)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="default: the suite's (digits 3e-3; probes: each task's; fashion 1e-3)"
+    )
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one CPU thread each")
     p.add_argument(
         "--data-path",
@@ -62,7 +64,7 @@ def parse(argv: list[str]) -> Zoo:
     if args.epochs is not None and args.epochs < 1:
         p.error(f"--epochs must be at least 1, got {args.epochs}.")
     out = args.out or RUNS / f"zoo{'-quick' if args.quick else ''}-{args.suite}"
-    groups = suites.select(args.suite, args.quick, args.models, args.seeds, args.epochs)
+    groups = suites.select(args.suite, args.quick, args.models, args.seeds, args.epochs, args.lr)
     recipe = suites.RECIPES[args.suite]
     recipe = replace(recipe, batch_size=args.batch_size or recipe.batch_size, lr=args.lr or recipe.lr)
     return Zoo(args.suite, tuple(groups), out, recipe, args.jobs, args.data_path)

@@ -94,7 +94,7 @@ def test_resume_amp_and_dropout():
         {"cuda": True, "distributed": True, "world_size": 4, "input_size": 36, "batch_size": 64, "compile": True},
         {"cuda": True, "amp": False, "dropout": 0.0, "resume": "auto", "weight_decay": 0.0, "warmup_epochs": 0.5},
         {"amp": True, "resume": "runs/train/runs/digits/r/best.pt", "optimizer": "sgd", "data_path": "elsewhere"},
-        {"overwrite": True, "dataset": "probe_shift", "model": "vit_no_rope_probe_shift"},
+        {"overwrite": True, "dataset": "probe_quadrant", "model": "vit_no_rope_probe_quadrant"},
     ],
 )
 def test_command_line_gives_back_its_config(changes):
@@ -120,8 +120,11 @@ def test_command_line_gives_back_its_config(changes):
 def test_run_paths():
     cfg = TrainConfig(model="vit_no_rope_digits", dataset="digits", out="/o", run_id="r")
     assert run_paths(cfg) == (Path("/o/runs/digits/r"), Path("/o/results/digits/r.json"))
-    probe = TrainConfig(dataset="probe_shift", out="/o", run_id="s")
-    assert run_paths(probe) == (Path("/o/runs/probes/probe_shift/s"), Path("/o/results/probes/probe_shift/s.json"))
+    probe = TrainConfig(dataset="probe_quadrant", out="/o", run_id="s")
+    assert run_paths(probe) == (
+        Path("/o/runs/probes/probe_quadrant/s"),
+        Path("/o/results/probes/probe_quadrant/s.json"),
+    )
 
 
 def test_list_models_prints_every_size(capsys):

@@ -18,7 +18,7 @@ RELATIVE = ["rope_2D_axial_2x2", "mixed_rope_2D_2x2", "commuting_mixed_rope_2D_4
 
 
 def model(variant: str, attention: str = "sdpa"):
-    cfg = models.model_config(f"vit_{variant}_probe_shift", image_size=16, in_chans=1, num_classes=4)
+    cfg = models.model_config(f"vit_{variant}_probe_quadrant", image_size=16, in_chans=1, num_classes=4)
     cfg.attention = attention
     torch.manual_seed(0)
     m = models.ViT(cfg).double().eval()

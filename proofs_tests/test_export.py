@@ -77,14 +77,14 @@ EXPORT_CASES = [
             "vit_commuting_mixed_rope_2D_4x4_matched_digits",
             "vit_rope_2D_axial_3x3_2_digits",
             "vit_commuting_axial_rope_2D_6x6_digits",
-            "vit_mixed_rope_2D_2x2_probe_shift",
+            "vit_mixed_rope_2D_2x2_probe_quadrant",
         )
     ),
 ]
 
 
 def _registered(name: str) -> ViT:
-    image = 16 if models.size_of(name) == "probe_shift" else 8  # 2x2 patches: an 8x8 grid
+    image = 16 if models.size_of(name) == "probe_quadrant" else 8  # 2x2 patches: an 8x8 grid
     model = models.build_model(name, image_size=image, in_chans=1, num_classes=10).eval()
     perturb(model, 0.1)
     return model

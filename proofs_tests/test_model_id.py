@@ -101,7 +101,7 @@ def test_bad_model_names(name):
 
 
 def test_sizes_with_underscores_and_numbers():
-    m = ModelId.parse("vit_commuting_axial_rope_2D_4x4_probe_extrapolate_cls")
-    assert (m.variant, m.size) == (Variant("commuting", block_size=4, design="axial"), "probe_extrapolate_cls")
+    m = ModelId.parse("vit_commuting_axial_rope_2D_4x4_probe_extrapolate_content")
+    assert (m.variant, m.size) == (Variant("commuting", block_size=4, design="axial"), "probe_extrapolate_content")
     assert ModelId.parse("vit_no_rope_matched_cifar10").size == "matched_cifar10"
     assert str(ModelId(Variant("liere", block_size=8), "digits")) == "vit_liere_rope_2D_8x8_digits"

@@ -61,8 +61,15 @@ def test_registry_holds_the_seed_rows_and_the_new_families():
     liere = models.model_config("vit_liere_rope_2D_8x8_digits", image_size=8, in_chans=1, num_classes=10)
     assert liere.pos_scale == pytest.approx(1 / 7)  # LieRE: the training grid spans [0, 1]
     # 2x2 patches and mean pooling (the digits_canvas size, dropped with its data set, was the first).
-    shift = models.model_config("vit_rope_2D_axial_2x2_probe_shift", image_size=16, in_chans=1, num_classes=10)
-    assert (shift.patch_size, shift.grid, shift.pool, shift.dim) == (2, 8, "mean", 48)
+    quadrant = models.model_config("vit_rope_2D_axial_2x2_probe_quadrant", image_size=16, in_chans=1, num_classes=4)
+    assert (quadrant.patch_size, quadrant.grid, quadrant.pool, quadrant.dim) == (2, 8, "mean", 48)
+    # The content-only probe sizes on 8x8 grids: the diagonal task at depth 1 and head width 48, extrapolation at 2.
+    blank = (-1.0, -1.0)
+    for size, depth, dim in (("probe_diagonal_content", 1, 96), ("probe_extrapolate_content", 2, 48)):
+        cfg = models.model_config(
+            f"vit_rope_2D_axial_2x2_{size}", image_size=8, in_chans=2, num_classes=2, blank_value=blank
+        )
+        assert (cfg.depth, cfg.dim, cfg.patch_size, cfg.pool, cfg.blank_value) == (depth, dim, 1, "mean", blank), size
 
 
 def test_matched_suite_differs_only_by_encoding_parameters():

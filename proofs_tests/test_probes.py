@@ -13,15 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from training import data, models, probes
+from training import data, models, probe_suite, probes
 
 MARKS_TASKS = ("probe_diagonal", "probe_extrapolate")
 SPLITS = ("train", "val", "test")
-# The spec of probe_shift, from its docstring: the class is the direction from the first glyph (the
-# full 2x2 square) to the second (the diagonal stroke), two patches (four pixels) apart.
-SHIFT_DIRECTIONS = {0: (0, 4), 1: (0, -4), 2: (4, 0), 3: (-4, 0)}  # right, left, down, up
-SQUARE = np.array([[1, 1], [1, 1]])
-STROKE = np.array([[1, 0], [0, 1]])
+# The spec of probe_quadrant, from its docstring: the class is the direction from one glyph (the one earlier
+# in QUADRANT_GLYPHS) to the other, two patches (four pixels) apart.
+DIRECTIONS = {0: (0, 4), 1: (0, -4), 2: (4, 0), 3: (-4, 0)}  # right, left, down, up
 
 
 @cache
@@ -64,26 +62,29 @@ def anchor_and_marks(image: np.ndarray):
     return anchors[0], marks
 
 
-def glyph_positions(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 2) top-left pixels of the full square and of the diagonal stroke in (n, 1, 16, 16) shift images.
+DIRECTIONS_INDEX = {v: k for k, v in DIRECTIONS.items()}
 
-    Fails unless every image holds exactly one square, one stroke and nothing else.
+
+def _glyphs_and_direction(image: np.ndarray) -> tuple[tuple[tuple[int, int], tuple[int, int]], int]:
+    """The top-left pixels of the two 2x2 glyphs (in QUADRANT_GLYPHS order) and the direction class of a
+    (16, 16) quadrant image.
+
+    Fails unless the image holds exactly two different glyphs of QUADRANT_GLYPHS, each on one 2x2 patch,
+    and nothing else.
     """
-    assert set(np.unique(images).tolist()) <= {0, 255}
-    lit = images[:, 0] > 0
-    n, side = len(lit), lit.shape[-1]
-    full = lit[:, :-1, :-1] & lit[:, 1:, :-1] & lit[:, :-1, 1:] & lit[:, 1:, 1:]
-    assert (full.sum((1, 2)) == 1).all()
-    square = np.argwhere(full)[:, 1:]  # argwhere lists the images in order
-    grid = np.arange(side)
-    in_square = ((grid[None, :] - square[:, :1]) // 2 == 0)[:, :, None] & ((grid[None, :] - square[:, 1:]) // 2 == 0)[
-        :, None, :
-    ]
-    rest = lit & ~in_square
-    assert (rest.sum((1, 2)) == STROKE.sum()).all() and (lit.sum((1, 2)) == SQUARE.sum() + STROKE.sum()).all()
-    pixels = np.argwhere(rest)[:, 1:].reshape(n, 2, 2)  # the stroke's two pixels, in raster order
-    assert (pixels[:, 1] - pixels[:, 0] == 1).all()  # top-left and bottom-right of a 2x2 box
-    return square, pixels[:, 0]
+    found, inked = {}, 0
+    for r in range(0, image.shape[0], 2):
+        for c in range(0, image.shape[1], 2):
+            patch = image[r : r + 2, c : c + 2] > 0
+            inked += bool(patch.any())
+            for shape, glyph in enumerate(probes.QUADRANT_GLYPHS):
+                if patch.any() and np.array_equal(patch, glyph > 0):
+                    found[shape] = (r, c)
+    assert len(found) == 2 and inked == 2, (found, inked)
+    (_, a), (_, b) = sorted(found.items())
+    offset = (b[0] - a[0], b[1] - a[1])
+    assert offset in DIRECTIONS_INDEX, offset  # two patches apart, in a row or a column
+    return (a, b), DIRECTIONS_INDEX[offset]
 
 
 # ---------------------------------------------------------------- the hand-made rules
@@ -169,7 +170,7 @@ def test_splits_and_extra_tests_of_one_seed_are_drawn_apart(task):
 
 @pytest.mark.parametrize("task", probes.TASKS)
 def test_labels_are_balanced(task):
-    classes = 4 if task in ("probe_shift", "probe_quadrant") else 2
+    classes = 4 if task == "probe_quadrant" else 2
     for name, (_, labels) in all_sets(task).items():
         counts = torch.bincount(labels, minlength=classes).tolist()
         assert len(counts) == classes and counts == [len(labels) // classes] * classes, (name, counts)
@@ -208,33 +209,36 @@ def test_extrapolation_tests_are_bigger_grids_with_the_same_rule():
     assert extras_of("probe_diagonal") == {}
 
 
-def test_shift_labels_and_placement_recomputed_from_the_images():
-    sets = all_sets("probe_shift")
-    assert list(sets) == [*SPLITS, "moved by whole patches", "moved off the patch grid"]
-    # where each set may put the glyph pair: (pixel range, parity of every glyph's top-left pixel)
-    placement = {
-        "train": ((0, 8), 0),
-        "val": ((0, 8), 0),
-        "test": ((0, 8), 0),
-        "moved by whole patches": ((8, 16), 0),
-        "moved off the patch grid": ((9, 16), 1),
+def test_quadrant_labels_and_placement_recomputed_from_the_images():
+    sets = all_sets("probe_quadrant")
+    assert list(sets) == [*SPLITS, "held-out quadrant", "moved to a trained quadrant"]
+    half = 8
+    # where each set may put the glyph pair: the pixel box it must avoid, or the one it must lie in
+    avoid = {split: (slice(half, 16), slice(half, 16)) for split in SPLITS}  # the held-out bottom-right quadrant
+    inside = {
+        "held-out quadrant": (slice(half, 16), slice(half, 16)),
+        "moved to a trained quadrant": (slice(0, half), slice(0, half)),
     }
     for name, (images, labels) in sets.items():
         assert images.shape == (len(labels), 1, 16, 16)
-        (lo, hi), parity = placement[name]
-        images, labels = images.numpy(), labels.numpy()
-        square, stroke = glyph_positions(images)
-        expected = np.array([SHIFT_DIRECTIONS[label] for label in labels])
-        assert (stroke - square == expected).all(), name
-        rows, cols = np.nonzero(images[:, 0].any(2)), np.nonzero(images[:, 0].any(1))
-        for lit in (rows[1], cols[1]):
-            assert lit.min() >= lo and lit.max() < hi, (name, lit.min(), lit.max())
-        assert (square % 2 == parity).all() and (stroke % 2 == parity).all(), name
-        # every placement the range allows shows up (a pair is never stuck in one spot)
-        assert len({tuple(p) for p in np.minimum(square, stroke)}) >= 3, name
-    # Off the patch grid never reaches the training region: its pixels start at row and column 9.
-    off = sets["moved off the patch grid"][0]
-    assert off[..., :9, :].sum() == 0 and off[..., :, :9].sum() == 0
+        images = images[:, 0].numpy()
+        assert set(np.unique(images).tolist()) == {0, 255}, name
+        corners = set()
+        for image, label in zip(images, labels.tolist()):
+            (first, second), direction = _glyphs_and_direction(image)  # patch-aligned glyphs, or it fails
+            assert direction == label, name
+            corners.add(tuple(np.minimum(first, second)))
+        if name in avoid:
+            assert images[(slice(None), *avoid[name])].sum() == 0, name  # training never draws in the quadrant
+        else:
+            box = np.zeros((16, 16), bool)
+            box[inside[name]] = True
+            assert images[:, ~box].sum() == 0 and images[:, box].any((1,)).all(), name
+        # every placement the region allows shows up (a pair is never stuck in a few spots)
+        assert len(corners) >= (6 if name in inside else 20), (name, len(corners))
+    # Training pairs do cross from a trained quadrant into another (only the held-out one is avoided).
+    train = sets["train"][0][:, 0].numpy() > 0
+    assert any(im[:half, :half].any() and im[:half, half:].any() for im in train)
 
 
 # ---------------------------------------------------------------- content alone cannot solve the tasks
@@ -262,14 +266,19 @@ def test_marks_tasks_have_the_same_content_in_every_image(task):
     assert len(bags[0]) == 1 and bags[0] == bags[1]  # one bag of tokens for both classes
 
 
-def test_shift_images_hold_the_same_two_glyphs_in_every_image():
-    for name, (images, labels) in all_sets("probe_shift").items():
-        glyph_positions(images.numpy())  # exactly one square and one stroke, nothing else
-        for label in range(4):
-            assert ((images[labels == label] > 0).sum(dim=(1, 2, 3)) == 6).all(), (name, label)
-    images, labels = splits_of("probe_shift")["train"]
-    bags = {label: {tuple(bag_of_tokens(im, 2)) for im in images[labels == label].numpy()} for label in range(4)}
-    assert all(len(b) == 1 for b in bags.values()) and len({next(iter(b)) for b in bags.values()}) == 1
+def test_quadrant_images_hold_two_different_glyphs_whatever_the_class():
+    for images, _ in all_sets("probe_quadrant").values():
+        for image in images[:, 0].numpy():
+            _glyphs_and_direction(image)  # exactly two different glyphs, nothing else
+    images, labels = splits_of("probe_quadrant")["train"]
+    bags = {label: [tuple(bag_of_tokens(im, 2)) for im in images[labels == label].numpy()] for label in range(4)}
+    # Every class holds the same bags of tokens: the C(4, 2) = 6 pairs of glyphs, about equally often.
+    kinds = {label: set(b) for label, b in bags.items()}
+    assert all(k == kinds[0] for k in kinds.values()) and len(kinds[0]) == 6
+    for label, b in bags.items():
+        expected = len(b) / 6
+        counts = [b.count(kind) for kind in kinds[0]]
+        assert all(0.6 * expected < c < 1.4 * expected for c in counts), (label, counts)
 
 
 # ---------------------------------------------------------------- data.load
@@ -277,7 +286,7 @@ def test_shift_images_hold_the_same_two_glyphs_in_every_image():
 
 @pytest.mark.parametrize(
     "task, classes, chans, side",
-    [("probe_diagonal", 2, 2, 8), ("probe_shift", 4, 1, 16), ("probe_extrapolate", 2, 2, 8)],
+    [("probe_diagonal", 2, 2, 8), ("probe_quadrant", 4, 1, 16), ("probe_extrapolate", 2, 2, 8)],
 )
 def test_data_load_of_the_probe_tasks(task, classes, chans, side):
     splits = data.load(task, seed=3)
@@ -293,10 +302,20 @@ def test_data_load_of_the_probe_tasks(task, classes, chans, side):
     assert torch.equal(x[images == 0], torch.full_like(x[images == 0], -1.0))
     assert torch.equal(x[images == 255], torch.full_like(x[images == 255], 1.0))
     assert data.results_folder(task) == f"probes/{task}"
-    # A probe model of the task's size builds for these images.
-    size = next(s for s, (t, _, _) in probes.SUITE.items() if t == task)
-    model = models.build_model(f"vit_rope_2D_axial_2x2_{size}", image_size=side, in_chans=chans, num_classes=classes)
-    assert model(x[:2]).shape == (2, classes)
+    # Every probe model size of the suite that trains on the task builds for these images (the content-only
+    # ones with the blank value of the data, as `rope-blocks train` gives it), and keeps the inked patches.
+    sizes = [size for size, (t, *_) in probe_suite.GROUPS.items() if t == task]
+    assert sizes
+    blank = tuple(-m / s for m, s in zip(splits.mean, splits.std))
+    patch = 2 if task == "probe_quadrant" else 1
+    for size in sizes:
+        model = models.build_model(
+            f"vit_rope_2D_axial_2x2_{size}", image_size=side, in_chans=chans, num_classes=classes, blank_value=blank
+        )
+        assert model.cfg.patch_size == patch and model(x[:2]).shape == (2, classes), size
+        if models.SIZES[size].content_only:
+            inked = torch.nn.functional.max_pool2d((images[:2] > 0).any(1, keepdim=True).float(), patch).flatten(1)
+            assert torch.equal(model.content_tokens(x[:2]), inked > 0), size
 
 
 def test_unknown_probe_task_names_the_tasks():
@@ -310,23 +329,6 @@ def test_unknown_probe_task_names_the_tasks():
         data.load("probe_nope")
     assert all(t in str(e.value) for t in probes.TASKS)
     assert data.results_folder("digits") == "digits"
-
-
-def _glyphs_and_direction(image: np.ndarray) -> tuple[tuple[int, int], int]:
-    """The top-left pixels of the two 2x2 glyphs (in QUADRANT_GLYPHS order) and the direction class."""
-    found = {}
-    for r in range(0, image.shape[0], 2):
-        for c in range(0, image.shape[1], 2):
-            patch = image[r : r + 2, c : c + 2] > 0
-            for shape, glyph in enumerate(probes.QUADRANT_GLYPHS):
-                if patch.any() and np.array_equal(patch, glyph > 0):
-                    found[shape] = (r, c)
-    assert len(found) == 2, found
-    (_, a), (_, b) = sorted(found.items())
-    return a, SHIFT_DIRECTIONS_INDEX[(b[0] - a[0], b[1] - a[1])]
-
-
-SHIFT_DIRECTIONS_INDEX = {v: k for k, v in SHIFT_DIRECTIONS.items()}
 
 
 def test_quadrant_images_hold_out_a_quadrant_and_label_the_direction():

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from commands import zoo as command
-from training import models, probes, suites
+from training import models, probe_suite, suites
 
 
 def nothing_written(root) -> bool:
@@ -23,10 +23,10 @@ def test_zoo_suite_groups(tmp_path):
     ]
     assert suites.REFERENCE in digits[1].models
     groups = suites.suite_groups("probes", quick=False)
-    assert [(g.dataset, g.seeds, g.epochs) for g in groups] == [
-        (task, probes.SEEDS, epochs) for task, _, epochs in probes.SUITE.values()
+    assert [(g.dataset, g.seeds, g.epochs, g.lr) for g in groups] == [
+        (task, probe_suite.SEEDS, epochs, lr) for task, _, epochs, lr in probe_suite.GROUPS.values()
     ]
-    for g, size in zip(groups, probes.SUITE):
+    for g, size in zip(groups, probe_suite.GROUPS):
         assert all(models.size_of(m) == size and suites.training_set(m) == g.dataset for m in g.models)
     for suite in suites.SUITES:
         for g in suites.suite_groups(suite, quick=True):
@@ -37,9 +37,9 @@ def test_zoo_suite_groups(tmp_path):
             "--suite",
             "probes",
             "--models",
-            "vit_no_rope_probe_extrapolate_cls",
-            "vit_no_rope_probe_diagonal",
-            "vit_no_rope_probe_extrapolate",
+            "vit_no_rope_probe_extrapolate_content",
+            "vit_mixed_rope_2D_2x2_probe_diagonal_content",
+            "vit_no_rope_probe_quadrant",
             "--seeds",
             "3",
             "--out",
@@ -47,13 +47,16 @@ def test_zoo_suite_groups(tmp_path):
         ]
     )
     assert [(g.dataset, g.models, g.seeds) for g in args.groups] == [
-        ("probe_extrapolate", ("vit_no_rope_probe_extrapolate_cls",), (3,)),
-        ("probe_diagonal", ("vit_no_rope_probe_diagonal",), (3,)),
-        ("probe_extrapolate", ("vit_no_rope_probe_extrapolate",), (3,)),
+        ("probe_extrapolate", ("vit_no_rope_probe_extrapolate_content",), (3,)),
+        ("probe_diagonal", ("vit_mixed_rope_2D_2x2_probe_diagonal_content",), (3,)),
+        ("probe_quadrant", ("vit_no_rope_probe_quadrant",), (3,)),
     ]
-    assert [g.epochs for g in args.groups] == [
-        probes.SUITE[s][2] for s in ("probe_extrapolate_cls", "probe_diagonal", "probe_extrapolate")
-    ]
+    # each group keeps its size's epochs and learning rate; --lr overrides every one
+    sizes = ("probe_extrapolate_content", "probe_diagonal_content", "probe_quadrant")
+    assert [(g.epochs, g.lr) for g in args.groups] == [probe_suite.GROUPS[s][2:] for s in sizes]
+    assert {g.lr for g in args.groups} == {1e-3, 3e-3}
+    args = command.parse(["--suite", "probes", "--lr", "5e-4", "--out", str(tmp_path)])
+    assert {g.lr for g in args.groups} == {5e-4}
     args = command.parse(["--models", "vit_no_rope_digits", "vit_no_rope_matched_digits", "--out", str(tmp_path)])
     assert [(g.models, g.seeds) for g in args.groups] == [
         (("vit_no_rope_digits",), (0, 1, 2)),
@@ -65,10 +68,13 @@ def test_zoo_suite_groups(tmp_path):
     "argv, words",
     [
         (["--suite", "probes", "--models", "vit_no_rope_digits"], ["vit_no_rope_digits", "--suite digits"]),
-        (["--models", "vit_mixed_rope_2D_2x2_probe_shift"], ["vit_mixed_rope_2D_2x2_probe_shift", "--suite probes"]),
         (
-            ["--suite", "digits", "--models", "vit_no_rope_matched_digits", "vit_no_rope_probe_diagonal"],
-            ["vit_no_rope_probe_diagonal", "--suite probes"],
+            ["--models", "vit_mixed_rope_2D_2x2_probe_quadrant"],
+            ["vit_mixed_rope_2D_2x2_probe_quadrant", "--suite probes"],
+        ),
+        (
+            ["--suite", "digits", "--models", "vit_no_rope_matched_digits", "vit_no_rope_probe_quadrant_content"],
+            ["vit_no_rope_probe_quadrant_content", "--suite probes"],
         ),
         (["--suite", "probes", "--models", "vit_no_rope_cifar10"], ["vit_no_rope_cifar10", "size of no suite"]),
         (["--models", "vit_no_rope_matched_cifar10"], ["vit_no_rope_matched_cifar10", "size of no suite"]),
@@ -109,7 +115,7 @@ def test_zoo_refuses_to_write_over_another_suites_summary(tmp_path, capsys, earl
                 "--suite",
                 "probes",
                 "--models",
-                "vit_no_rope_probe_shift",
+                "vit_no_rope_probe_quadrant",
                 "--seeds",
                 "0",
                 "--epochs",
@@ -129,7 +135,7 @@ def test_zoo_refuses_to_write_over_another_suites_summary(tmp_path, capsys, earl
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [fake]
     # An unreadable summary is not overwritten either.
     fake.write_text("{not json")
-    assert command.main(["--suite", "probes", "--models", "vit_no_rope_probe_shift", "--out", str(tmp_path)]) == 2
+    assert command.main(["--suite", "probes", "--models", "vit_no_rope_probe_quadrant", "--out", str(tmp_path)]) == 2
     assert "cannot be read" in capsys.readouterr().err and fake.read_text() == "{not json"
 
 

@@ -12,18 +12,19 @@ import pytest
 from scipy import stats as scipy_stats
 
 from records import stats
-from training import models, probes, suites, summary, zoo
+from training import models, probe_suite, probes, suites, summary, zoo
 
-SEEDS = probes.SEEDS
+SEEDS = (0, 1, 2, 3, 4)  # the digits suite's matched seeds
 
 
 @cache
 def _extra_names(size: str) -> list[str]:
-    return list(probes.extra_tests(probes.SUITE[size][0], 0))
+    return list(probes.extra_tests(probe_suite.GROUPS[size][0], 0))
 
 
-def fabricated_rows(models_and_scores: dict, seeds=SEEDS) -> list[dict]:
-    """Zoo rows from {model: f(seed) -> (test_acc, {extra test: acc})}, shuffled."""
+def fabricated_rows(models_and_scores: dict, seeds=SEEDS, **fields) -> list[dict]:
+    """Zoo rows from {model: f(seed) -> (test_acc, {extra test: acc})}, shuffled; ``fields`` (name: f(model,
+    seed)) add scores such as export_error."""
     rows = []
     for name, f in models_and_scores.items():
         for seed in seeds:
@@ -41,159 +42,134 @@ def fabricated_rows(models_and_scores: dict, seeds=SEEDS) -> list[dict]:
                     "encoding_parameters": 0,
                     "relative_by_theory": None,
                     "relative_error": None,
+                    **{k: g(name, seed) for k, g in fields.items()},
                 }
             )
     random.Random(0).shuffle(rows)  # the analysis pairs by seed, not by row order
     return rows
 
 
-def prediction_models() -> dict[str, set[str]]:
-    """size -> the models PREDICTIONS compares there."""
-    out: dict[str, set[str]] = {}
-    for _, comparisons in probes.PREDICTIONS.values():
-        for c in comparisons:
-            for side in (c.a, c.b):
-                for name in side.models:
-                    out.setdefault(models.size_of(name), set()).add(name)
-    return out
-
-
-def probe_rows(level, extra_level, jitter: float = 0.002, swing=None) -> list[dict]:
-    """Rows of every model PREDICTIONS names: test = shared(seed) + level(model) + noise,
-    each extra test = test + extra_level(model) + noise; ``swing`` adds seed-alternating noise per model."""
+def probe_rows(extra_level, jitter: float = 0.002, **fields) -> list[dict]:
+    """Rows of every model of the probe suite: test = shared(seed) + noise, each extra test = test +
+    extra_level(model, test) + noise."""
     rng = np.random.default_rng(7)
-    shared = {s: 0.05 * s for s in SEEDS}  # large seed-to-seed noise that every model shares
+    shared = {s: 0.5 + 0.04 * s for s in probe_suite.SEEDS}  # large seed-to-seed noise that every model shares
     table = {}
-    for size, names in prediction_models().items():
-        for name in sorted(names):
-            noise = {s: rng.normal(0, jitter, 1 + len(_extra_names(size))) for s in SEEDS}  # the test and the extras
-            sign = {s: (1, -1, 1, -1, 0)[i] * (swing(name) if swing else 0) for i, s in enumerate(SEEDS)}
+    for size in probe_suite.GROUPS:
+        for name in probe_suite.names(size):
+            noise = {s: rng.normal(0, jitter, 1 + len(_extra_names(size))) for s in probe_suite.SEEDS}
 
-            def f(seed, name=name, size=size, noise=noise, sign=sign):
-                test = 0.4 + shared[seed] + level(name) + noise[seed][0] + sign[seed]
+            def f(seed, name=name, size=size, noise=noise):
+                test = shared[seed] + noise[seed][0]
                 return test, {
-                    t: test + extra_level(name, t) + noise[seed][1 + i] + sign[seed]
-                    for i, t in enumerate(_extra_names(size))
+                    t: test + extra_level(name, t) + noise[seed][1 + i] for i, t in enumerate(_extra_names(size))
                 }
 
             table[name] = f
-    return fabricated_rows(table)
+    return fabricated_rows(table, probe_suite.SEEDS, **fields)
 
 
-def _variant(name: str) -> str:
-    return summary.variant_name(name)
+def _relative(name: str) -> bool:
+    return summary.variant_name(name) != probe_suite.ABSOLUTE
 
 
-def _is_relative(name: str) -> bool:
-    return _variant(name) in probes.RELATIVE
+def _errors(export=1e-7, pair=1e-7):
+    """export_error and pair_error fields as the zoo scores them: export on relative runs, pair on the tasks with
+    paired tests (every run there; large for the designs the theory does not cover)."""
+    paired = {size for size, (task, *_) in probe_suite.GROUPS.items() if task in probes.PAIRED}
+    return {
+        "export_error": lambda n, s: (export(n, s) if callable(export) else export) if _relative(n) else None,
+        "pair_error": lambda n, s: (
+            None
+            if models.size_of(n) not in paired
+            else (pair(n, s) if callable(pair) else pair)
+            if _relative(n)
+            else 0.3
+        ),
+    }
 
 
-def _is_mixed(name: str) -> bool:
-    return _variant(name) in probes.MIXED and models.size_of(name) == "probe_diagonal"
+def test_the_designs_models_and_tests_exist():
+    """Every model a bound or an estimate names is trained by the suite, and every test it names is scored."""
+    trained = {n for size in probe_suite.GROUPS for n in probe_suite.names(size)}
+    assert trained <= set(models.REGISTRY)
+    for bounds in probe_suite.bounds().values():
+        for b in bounds:
+            assert set(b.models) <= trained and not any("no_rope" in n for n in b.models)
+    estimates = [e for group in probe_suite.estimates().values() for e in group]
+    for e in estimates:
+        for side in (e.a, e.b) if e.b else (e.a,):
+            assert set(side.models) <= trained
+            assert side.test == "test" or side.test in _extra_names(models.size_of(side.models[0]))
+        assert e.method == "bootstrap" and e.level == pytest.approx(1 - 0.05 / len(estimates))
 
 
-def test_prediction_models_are_registered_and_trained_by_the_suite():
-    sizes = prediction_models()
-    assert set(sizes) == {"probe_diagonal", "probe_shift", "probe_extrapolate"}
-    for size, names in sizes.items():
-        trained = {f"vit_{v}_{size}" for v in probes.SUITE[size][1]}
-        assert names <= trained and names <= set(models.model_names(size)), names - trained
-        assert all(models.size_of(n) == size for n in names)
-    # every comparison's extra tests exist for its size
-    for _, comparisons in probes.PREDICTIONS.values():
-        for c in comparisons:
-            for side in (c.a, c.b):
-                size = models.size_of(side.models[0])
-                assert side.test == "test" or side.test in _extra_names(size)
-
-
-def comparison_verdicts(analysis: dict) -> dict:
-    return {pid: [c["verdict"] for c in p["comparisons"]] for pid, p in analysis["predictions"].items()}
-
-
-def test_probe_predictions_hold():
-    # diagonal: mixed 10 points above axial, commuting equal to 2x2 within noise;
-    # shift and extrapolation: relative models lose 1 point on the extra tests, the others 40.
-    rows = probe_rows(
-        level=lambda n: 0.1 if _is_mixed(n) else 0.0, extra_level=lambda n, t: -0.01 if _is_relative(n) else -0.4
+def test_probe_bounds_hold_fail_and_stay_undecided_without_scores():
+    rows = probe_rows(extra_level=lambda n, t: 0.0, **_errors())
+    analysis = zoo.analyse("probes", rows, quick=True)
+    p = analysis["predictions"]
+    assert set(p) == set(probe_suite.STATEMENTS) and analysis["design"]["seeds"] == list(probe_suite.SEEDS)
+    for pid in ("P1", "P3"):
+        assert p[pid]["verdict"] == "holds" and all(b["verdict"] == "holds" for b in p[pid]["bounds"])
+    (export,) = p["P1"]["bounds"]
+    assert export["runs"] == len(export["models"]) * len(probe_suite.SEEDS) and export["largest"] == 1e-7
+    # one relative run 2e-5 off its export: P1 fails; one content-only pair too: P3 fails
+    name = probe_suite.name(probe_suite.MIXED, "probe_quadrant_content")
+    worse = _errors(
+        export=lambda n, s: 2e-5 if (n, s) == (name, 3) else 1e-7,
+        pair=lambda n, s: 2e-5 if (n, s) == (name, 3) else 1e-7,
     )
-    analysis = zoo.analyse("probes", rows)
-    assert set(analysis["predictions"]) == set(probes.PREDICTIONS)
-    for pid, p in analysis["predictions"].items():
-        assert p["verdict"] == "holds", (pid, p)
-        assert p["statement"] == probes.PREDICTIONS[pid][0]
-        for c in p["comparisons"]:
-            assert c["seeds"] == list(SEEDS) and c["verdict"] == "holds"
-    p2 = analysis["predictions"]["P2"]["comparisons"][0]
-    assert p2["difference"] == pytest.approx(0.1, abs=0.005)
-    p3 = analysis["predictions"]["P3"]["comparisons"]
-    assert [c["difference"] for c in p3] == pytest.approx([-0.01, 0.39, -0.01, 0.39], abs=0.005)
+    p = zoo.analyse("probes", probe_rows(extra_level=lambda n, t: 0.0, **worse), quick=True)["predictions"]
+    assert p["P1"]["verdict"] == "fails" and p["P1"]["bounds"][0]["largest"] == 2e-5
+    assert [b["verdict"] for b in p["P3"]["bounds"]] == ["fails", "holds"] and p["P3"]["verdict"] == "fails"
+    # no run scored: undecided, not holds
+    p = zoo.analyse("probes", [], quick=True)["predictions"]
+    assert p["P1"]["verdict"] == "undecided" and p["P3"]["verdict"] == "undecided"
+
+
+def test_p2_verdict_is_the_head_level_fit():
+    p2 = zoo.analyse("probes", [], quick=True)["predictions"]["P2"]
+    fit = p2["head_fit"]
+    assert [c["verdict"] for c in fit["checks"]] == ["holds", "holds"] and p2["verdict"] == "holds"
+    assert min(f["diagonal pair"] for f in fit["fits"]["axial"].values()) >= fit["floor"]
+    assert max(f["diagonal pair"] for f in fit["fits"]["mixed"].values()) < fit["floor"]
+
+
+def test_probe_estimates_measure_the_fabricated_differences():
+    """Relative designs lose 2 points on the held-out quadrant with the background, the others 40; the intervals
+    contain the fabricated differences and stay inside [-1, 1]."""
+    held, moved = probes.PAIRED["probe_quadrant"]
+    rows = probe_rows(extra_level=lambda n, t: (-0.02 if _relative(n) else -0.4) if t == held else 0.0, **_errors())
+    estimates = {
+        e["claim"]: e for p in zoo.analyse("probes", rows, quick=True)["predictions"].values() for e in p["estimates"]
+    }
+    for v, expected in ((probe_suite.AXIAL, -0.02), (probe_suite.MIXED, -0.02), (probe_suite.ABSOLUTE, -0.4)):
+        e = estimates[f"background kept: {v} {held} - {moved}"]
+        assert e["difference"] == pytest.approx(expected, abs=0.005) and e["seeds"] == list(probe_suite.SEEDS)
+        assert e["ci"][0] <= expected + 0.002 and expected - 0.002 <= e["ci"][1] and -1 <= e["ci"][0] <= e["ci"][1] <= 1
+    axial = estimates[f"depth-1 diagonal task: {probe_suite.AXIAL} test accuracy"]
+    assert "b" not in axial and axial["difference"] == pytest.approx(0.5 + 0.04 * 4.5, abs=0.005)
+    # a missing run leaves its seed out of the estimates that use it
+    gone = probe_suite.name(probe_suite.AXIAL, "probe_quadrant")
+    fewer = [r for r in rows if (r["model"], r["seed"]) != (gone, 4)]
+    estimates = {
+        e["claim"]: e for p in zoo.analyse("probes", fewer, quick=True)["predictions"].values() for e in p["estimates"]
+    }
+    assert 4 not in estimates[f"background kept: {probe_suite.AXIAL} {held} - {moved}"]["seeds"]
+    assert 4 in estimates[f"background kept: {probe_suite.MIXED} {held} - {moved}"]["seeds"]
+    json.dumps(estimates, allow_nan=False)
+
+
+def test_probe_summary_text_shows_every_prediction():
+    rows = probe_rows(extra_level=lambda n, t: 0.0, **_errors())
+    analysis = zoo.analyse("probes", rows, quick=True)
     text = summary.summary_text("probes", rows, suites.suite_groups("probes", quick=False), analysis)
-    for pid in probes.PREDICTIONS:
-        assert f"{pid}: {probes.PREDICTIONS[pid][0]} Verdict: **holds**." in text
-    assert "| vit_mixed_rope_2D_2x2_probe_shift | 5 | " in text and "moved by whole patches acc |" in text
-
-
-def test_probe_predictions_fail():
-    # commuting designs 20 points off 2x2, mixed below axial, relative models lose 40 points when moved
-    # and do no better than the others there.
-    def level(n):
-        v = _variant(n)
-        return (
-            {
-                "commuting_axial_rope_2D_4x4": 0.2,
-                "commuting_axial_rope_2D_8x8": 0.2,
-                "commuting_mixed_rope_2D_4x4": -0.3,
-                "commuting_mixed_rope_2D_8x8": -0.3,
-                "mixed_rope_2D_2x2": -0.1,
-            }.get(v, 0.0)
-            if models.size_of(n) == "probe_diagonal"
-            else 0.0
-        )
-
-    rows = probe_rows(level=level, extra_level=lambda n, t: -0.4)
-    analysis = zoo.analyse("probes", rows)
-    assert {pid: p["verdict"] for pid, p in analysis["predictions"].items()} == dict.fromkeys(
-        probes.PREDICTIONS, "fails"
-    )
-    assert comparison_verdicts(analysis) == {"P1": ["fails", "fails"], "P2": ["fails"], "P3": ["fails"] * 4}
-    text = summary.summary_text("probes", rows, suites.suite_groups("probes", quick=False), analysis)
-    assert all("Verdict: **fails**." in line for line in text.splitlines() if line.startswith(("P1:", "P2:", "P3:")))
-
-
-def test_probe_predictions_undecided_under_large_noise():
-    # the means of the "holds" case, under noise of sd 1 that differs between models and tests: at 5 seeds
-    # the intervals are about 2.5 wide, so no verdict but undecided is likely (at sd 0.3 one may hold by chance)
-    rows = probe_rows(
-        level=lambda n: 0.1 if _is_mixed(n) else 0.0,
-        extra_level=lambda n, t: -0.01 if _is_relative(n) else -0.4,
-        jitter=1.0,
-    )
-    analysis = zoo.analyse("probes", rows)
-    assert {pid: p["verdict"] for pid, p in analysis["predictions"].items()} == dict.fromkeys(
-        probes.PREDICTIONS, "undecided"
-    ), comparison_verdicts(analysis)
-    for p in analysis["predictions"].values():
-        for c in p["comparisons"]:
-            low, high = c["ci"]
-            assert high - low > 2 * c["margin"] and c["verdict"] in ("undecided", "holds")
-
-
-def test_a_missing_run_leaves_its_seed_out_of_the_comparison():
-    rows = probe_rows(
-        level=lambda n: 0.1 if _is_mixed(n) else 0.0, extra_level=lambda n, t: -0.01 if _is_relative(n) else -0.4
-    )
-    rows = [r for r in rows if (r["model"], r["seed"]) != ("vit_commuting_axial_rope_2D_8x8_probe_diagonal", 4)]
-    analysis = zoo.analyse("probes", rows)
-    p1_axial, p1_mixed = analysis["predictions"]["P1"]["comparisons"]
-    assert p1_axial["seeds"] == [0, 1, 2, 3] and p1_mixed["seeds"] == list(SEEDS)
-    assert analysis["predictions"]["P2"]["comparisons"][0]["seeds"] == [0, 1, 2, 3]
-    assert analysis["predictions"]["P1"]["verdict"] == "holds"
-    # one seed left: no interval, so undecided
-    one = [r for r in rows if r["seed"] == 0]
-    for p in zoo.analyse("probes", one)["predictions"].values():
-        assert p["verdict"] == "undecided" and all(c["seeds"] == [0] for c in p["comparisons"])
-    assert all(p["verdict"] == "undecided" for p in zoo.analyse("probes", [])["predictions"].values())
+    for pid, statement in probe_suite.STATEMENTS.items():
+        assert f"{pid}: {statement} Verdict: **{analysis['predictions'][pid]['verdict']}**." in text
+    assert "| exact claim | runs | largest | bound | verdict |" in text and "| diagonal pair |" in text
+    m = sum(map(len, probe_suite.estimates().values()))
+    assert m >= 8 and f"Bonferroni over the suite's {m} intervals" in text
+    assert f"| {probe_suite.name(probe_suite.MIXED, 'probe_quadrant')} | 10 | " in text
 
 
 # ---------------------------------------------------------------- the digits equivalence

@@ -11,7 +11,7 @@ import torch
 from scipy import stats as scipy_stats
 
 from commands import zoo as command
-from training import checkpoint, data, evaluation, probes, suites
+from training import checkpoint, data, evaluation, probe_suite, probes, suites
 from training.evaluation import ExtraTest
 
 # Training tests run on one thread each (the fixture lives in conftest.py).
@@ -108,10 +108,10 @@ def _probe_accuracies(model, task: str) -> tuple[dict, dict]:
 
 def test_zoo_probes_suite_scores_the_extra_tests(tmp_path, capsys):
     names = {
-        "vit_mixed_rope_2D_2x2_probe_shift": "probe_shift",
-        "vit_rope_2D_axial_2x2_probe_extrapolate": "probe_extrapolate",
+        "vit_mixed_rope_2D_2x2_probe_quadrant": "probe_quadrant",
+        "vit_rope_2D_axial_2x2_probe_extrapolate_content": "probe_extrapolate",
     }
-    # Batches of 32: 128 steps, after which the shift model tells its images apart (with batches of 256 both
+    # Batches of 32: 128 steps, after which the quadrant model tells its images apart (with batches of 256 both
     # models answer one class whatever they see, and score that class's share under any labelling).
     argv = [
         "--suite",
@@ -134,9 +134,10 @@ def test_zoo_probes_suite_scores_the_extra_tests(tmp_path, capsys):
     summary = json.loads(summary_path.read_text())
     assert summary["suite"] == "probes" and not summary["failures"] and len(summary["runs"]) == 2
     assert not (tmp_path / "results/digits").exists()
-    assert set(summary["predictions"]) == set(probes.PREDICTIONS)
-    # one seed and few of the models: every prediction is undecided
-    assert all(p["verdict"] == "undecided" for p in summary["predictions"].values())
+    assert set(summary["predictions"]) == set(probe_suite.STATEMENTS)
+    # a partial suite: the quick head-level fit, and every estimate on one seed has no interval
+    assert summary["predictions"]["P2"]["head_fit"]["starts"] == 1
+    assert all(e["ci"] is None for p in summary["predictions"].values() for e in p["estimates"])
     varied = []
     for row in summary["runs"]:
         task = names[row["model"]]
@@ -149,9 +150,9 @@ def test_zoo_probes_suite_scores_the_extra_tests(tmp_path, capsys):
         varied += [test for test in row["extra_acc"] if len(answers[test]) > 1]
     assert varied, "no extra test where a model answers more than one class: the comparison above proves little"
     table = (tmp_path / "results/probes/summary.md").read_text()
-    assert "| moved by whole patches acc | moved off the patch grid acc |" in table
+    assert "| held-out quadrant acc | moved to a trained quadrant acc |" in table
     assert "| 12x12 grid acc | 16x16 grid acc |" in table
-    assert all(f"{pid}: " in table for pid in probes.PREDICTIONS)
+    assert all(f"{pid}: " in table for pid in probe_suite.STATEMENTS)
     capsys.readouterr()
     assert command.main(argv) == 0
     assert capsys.readouterr().out.count("(already trained)") == 2

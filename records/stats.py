@@ -142,28 +142,49 @@ def side_by_seed(rows: list[dict], side: Side) -> dict[int, float]:
     return {s: statistics.fmean(v) for s, v in per_seed.items() if len(v) == len(side.models)}
 
 
-def compare(rows: list[dict], c: Comparison) -> dict:
-    """The paired difference A - B over the seeds both sides have, its interval and verdict."""
-    a, b = side_by_seed(rows, c.a), side_by_seed(rows, c.b)
-    seeds = sorted(set(a) & set(b))
+def _paired(rows: list[dict], a: Side, b: Side | None, level: float, method: str) -> dict:
+    """A's score, or A - B seed by seed, over the seeds both sides have: mean, interval and seeds."""
+    by_a = side_by_seed(rows, a)
+    by_b = side_by_seed(rows, b) if b is not None else dict.fromkeys(by_a, 0.0)
+    seeds = sorted(set(by_a) & set(by_b))
     out = {
-        "claim": c.claim,
-        "a": list(c.a.models),
-        "a_test": c.a.test,
-        "b": list(c.b.models),
-        "b_test": c.b.test,
-        "kind": c.kind,
-        "margin": c.margin,
-        **({"level": c.level} if c.level != LEVEL else {}),
-        **({"method": c.method} if c.method != "t" else {}),
+        "a": list(a.models),
+        "a_test": a.test,
+        **({"b": list(b.models), "b_test": b.test} if b is not None else {}),
+        **({"level": level} if level != LEVEL else {}),
+        **({"method": method} if method != "t" else {}),
         "seeds": seeds,
     }
     if not seeds:
-        return {**out, "difference": None, "ci": None, "verdict": "undecided"}
-    mean, low, high = interval([a[s] - b[s] for s in seeds], c.level, c.method)
+        return {**out, "difference": None, "ci": None}
+    mean, low, high = interval([by_a[s] - by_b[s] for s in seeds], level, method)
     # One seed has no interval: null in the JSON summary rather than NaN, which strict parsers reject.
-    ci = None if math.isnan(low) else [low, high]
-    return {**out, "difference": mean, "ci": ci, "verdict": verdict(low, high, c.kind, c.margin)}
+    return {**out, "difference": mean, "ci": None if math.isnan(low) else [low, high]}
+
+
+def compare(rows: list[dict], c: Comparison) -> dict:
+    """The paired difference A - B over the seeds both sides have, its interval and verdict."""
+    out = {"claim": c.claim, **_paired(rows, c.a, c.b, c.level, c.method), "kind": c.kind, "margin": c.margin}
+    ci = out["ci"] or [math.nan, math.nan]
+    return {**out, "verdict": verdict(*ci, c.kind, c.margin)}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A measured quantity with no prediction, so an interval and no verdict: the mean score of A, or the paired
+    difference A - B."""
+
+    claim: str
+    a: Side
+    b: Side | None = None
+    level: float = LEVEL
+    method: str = "t"
+
+
+def estimate(rows: list[dict], e: Estimate) -> dict:
+    """The estimate's mean over the seeds its sides have (``difference``: A's score when there is no B) and
+    its interval."""
+    return {"claim": e.claim, **_paired(rows, e.a, e.b, e.level, e.method)}
 
 
 @dataclass(frozen=True)

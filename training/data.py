@@ -12,7 +12,7 @@ on the training device, so loading costs nothing per image.
   dataset-fashion-mnist package or a copy under --data-path, never downloaded); the validation
   split is a fixed 10% of the official 60,000 training images, the test split its 10,000.
 * synthetic: random images and labels of a given size, for speed benchmarks.
-* probe_diagonal, probe_shift, probe_extrapolate: generated probe tasks (training/probes.py),
+* probe_diagonal, probe_extrapolate, probe_quadrant: generated probe tasks (training/probes.py),
   drawn from the run's seed, so that a seed gives every model the same images.
 """
 

@@ -14,16 +14,11 @@ the seed's 11 rows (same names, with true grid coordinates) plus the families th
 * `fashion`: Fashion-MNIST's 28x28 images in 4x4 patches (a 7x7 grid), depth 4, 4 heads of
   width 24 (every k but 5 tiles it), no dropout, mean pooling over the patches (no class token:
   its unrotated query would read absolute positions through the rotated keys).
-* `probe_diagonal_content`, `probe_extrapolate_content`: the diagonal and extrapolation tasks on their
-  content tokens only (the diagonal one at head width 48, where every axial design splits its planes
-  evenly between the axes).
+* `probe_diagonal_content`, `probe_extrapolate_content`: the diagonal and extrapolation tasks (depth 1
+  and 2, mean pooling) on their content tokens only (the diagonal one at head width 48, where every
+  axial design splits its planes evenly between the axes).
 * `probe_quadrant`, `probe_quadrant_content`: the translation task with a held-out quadrant (2x2
   patches, mean pooling), with the blank tokens in attention, and out of it (content only).
-* `probe_diagonal`, `probe_shift`, `probe_extrapolate`, `probe_extrapolate_cls`: the
-  matched width for the generated probe tasks (training/probes.py), named after the task
-  they train on: depth 1 for the diagonal task (one attention layer must find the
-  relation), 2x2 patches for the shift task, and the extrapolation task with mean pooling
-  and with a class token.
 
 How a head tiles into blocks and whether positions are normalised to [0, 1] are the
 families' own facts (rope_blocks: ``tiling_blocks``, ``unit_positions``).
@@ -66,10 +61,6 @@ SIZES = {
     "fashion": Size(
         depth=4, heads=4, min_dim_head=24, dropout=0.0, matched=True, patch_size=4, pool="mean", attention="auto"
     ),
-    "probe_diagonal": Size(depth=1, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
-    "probe_shift": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean"),
-    "probe_extrapolate": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
-    "probe_extrapolate_cls": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True),
     # Head width 48: every axial design at k = 2, 3, 4, 6, 8 gives both axes the same number of planes.
     "probe_diagonal_content": Size(
         depth=1, heads=2, min_dim_head=48, dropout=0.0, matched=True, pool="mean", content_only=True

@@ -8,31 +8,21 @@ tokens, never tells the classes apart; only where the marks are relative to each
 
 * `probe_diagonal` (prediction P2, separability): an 8x8 grid with one anchor (channel 0) and
   three distractor marks (channel 1); label 1 when a distractor lies on a diagonal or
-  anti-diagonal through the anchor (|d_row| = |d_col|). In an axial design (axial, givens,
-  commuting design="axial") the logit is f(d_row) + g(d_col) for fixed content, so the
-  anchor's attention weights factor into a row part times a column part and cannot pick the
-  diagonal cells out of the rows and columns they share with off-diagonal ones; a mixed design
-  can make the logit a function of d_row - d_col (and d_row + d_col). Trained at depth 1 with
-  mean pooling, where one attention layer has to find the relation.
-* `probe_shift` (P3, translation): 16x16 images, two different 2x2 glyphs two patches (four
-  pixels) apart; the class is the direction from the first glyph to the second (right, left,
-  down, up). Training places the pair, patch-aligned, in the top-left 8x8 pixels only. The
-  extra tests move it into the bottom-right 8x8 pixels, never seen in training: by whole
-  patches (even offsets: the same token contents) and off the patch grid (odd offsets: each
-  glyph is cut across four patches). Relative designs see only offsets between the glyphs, so whole-patch moves
-  should not cost them; an absolute embedding, the weighted blocks and LieRE k >= 3 have no
-  such guarantee.
+  anti-diagonal through the anchor (|d_row| = |d_col|). For fixed content an axial head's
+  attention factors into a row part times a column part (theory T11); a mixed design can make
+  the logit a function of d_row - d_col (and d_row + d_col).
+* `probe_quadrant` (P3, translation): 16x16 images of two different 2x2 glyphs (of four) two
+  patches apart; the class is the direction from one to the other. Training places the pair
+  anywhere that avoids the bottom-right quadrant (HELD_OUT); the extra tests place it inside
+  that quadrant, never seen in training, and the same images moved by whole patches into the
+  trained top-left quadrant (PAIRED).
 * `probe_extrapolate` (P3, resolution): one anchor and three distractor marks on a grid; label 1
   when a distractor touches the anchor (8-neighbourhood). Trained on 8x8 grids and tested on
   12x12 and 16x16 grids with the same rule and the same number of marks, as in RoPE-ViT's
-  resolution test; relative designs meet only offsets they were trained on.
+  resolution test, and on 16x16 grids whose marks lie in an 8x8 window (no offset unseen in
+  training), beside the same marks cropped to 8x8 (PAIRED).
 
-The suite (`rope-blocks zoo --suite probes`: SUITE, SEEDS and PREDICTIONS below) was fixed before
-its runs for the record. Its only pilot: one seed outside SEEDS (100) of axial 2x2 and RoPE-Mixed
-on probe_diagonal for 10 epochs ended at 0.59 and 0.66 test accuracy with the training loss still
-falling, and axial 2x2 on probe_extrapolate reached 1.00 in a few epochs; so the diagonal task
-trains for 20 epochs, the other two for 10 and 5 (probe_shift reached 1.00 in one epoch), for
-every model alike.
+The suite that trains on them, and what it predicts, is training/probe_suite.py.
 """
 
 from __future__ import annotations
@@ -42,17 +32,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from records.model_id import ModelId
-from records.stats import Comparison, Side
-
-TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate", "probe_quadrant")
+TASKS = ("probe_diagonal", "probe_extrapolate", "probe_quadrant")
 SIZES = {"train": 4096, "val": 512, "test": 1024}  # examples per split, every task
 MARKS = 3  # distractor marks next to the anchor
 GRID = 8  # the training grid side (tokens) of every task
 EXTRAPOLATION_GRIDS = (12, 16)
-SHIFT_CANVAS = 16  # probe_shift's image side in pixels (2x2 patches: an 8x8 token grid)
-# The two glyphs of probe_shift, 2x2 pixels each: a full square and a diagonal stroke.
-GLYPHS = (np.array([[1, 1], [1, 1]], np.uint8), np.array([[1, 0], [0, 1]], np.uint8))
+QUADRANT_CANVAS = 16  # probe_quadrant's image side in pixels (2x2 patches: an 8x8 token grid)
 DIRECTIONS = ((0, 4), (0, -4), (4, 0), (-4, 0))  # second glyph relative to the first, pixels
 # Distinct streams of one seed: every split and every extra test draws its own examples.
 _STREAMS = {"train": 0, "val": 1, "test": 2}
@@ -94,32 +79,10 @@ def marks_images(
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 
-def shift_images(
-    n: int, region: tuple[int, int], rng: np.random.Generator, canvas: int = SHIFT_CANVAS
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n, 1, canvas, canvas) images of the glyph pair and the direction labels 0..3.
-
-    The pair's bounding box lies inside the pixel rows and columns [region[0], region[1]) with
-    its corner at region[0] + 2j: on the 2x2 patch grid when region[0] is even, off it when odd.
-    """
-    images = np.zeros((n, 1, canvas, canvas), np.uint8)
-    labels = np.arange(n) % len(DIRECTIONS)
-    rng.shuffle(labels)
-    lo, hi = region
-    for i, label in enumerate(labels):
-        dr, dc = DIRECTIONS[label]
-        # Top-left corner of the pair's bounding box (2 + |dr| by 2 + |dc| pixels).
-        spans = [hi - lo - (2 + abs(d)) for d in (dr, dc)]
-        corner = [lo + 2 * int(rng.integers(0, s // 2 + 1)) for s in spans]
-        first = (corner[0] + max(0, -dr), corner[1] + max(0, -dc))
-        second = (first[0] + dr, first[1] + dc)
-        for glyph, (r, c) in zip(GLYPHS, (first, second)):
-            images[i, 0, r : r + 2, c : c + 2] = 255 * glyph
-    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
-
-
 # Four 2x2 glyphs for the quadrant task: a square, both diagonals and a bar; an image holds two different ones.
-QUADRANT_GLYPHS = (*GLYPHS, np.array([[0, 1], [1, 0]], np.uint8), np.array([[1, 1], [0, 0]], np.uint8))
+QUADRANT_GLYPHS = tuple(
+    np.array(g, np.uint8) for g in ([[1, 1], [1, 1]], [[1, 0], [0, 1]], [[0, 1], [1, 0]], [[1, 1], [0, 0]])
+)
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
 HELD_OUT = "bottom-right"  # probe_quadrant trains on the other three
 # Extra tests that hold the same layouts, moved by whole patches or cropped to the training grid: a
@@ -187,9 +150,7 @@ def _generate(task: str, split: str, seed: int) -> tuple[torch.Tensor, torch.Ten
         return marks_images(n, GRID, on_diagonal, rng)
     if task == "probe_extrapolate":
         return marks_images(n, GRID, touching, rng)
-    if task == "probe_quadrant":
-        return quadrant_images(n, SHIFT_CANVAS, set(QUADRANTS) - {HELD_OUT}, rng)
-    return shift_images(n, (0, SHIFT_CANVAS // 2), rng)
+    return quadrant_images(n, QUADRANT_CANVAS, set(QUADRANTS) - {HELD_OUT}, rng)
 
 
 def splits(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -202,12 +163,6 @@ def extra_tests(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Ten
     """The task's tests outside the training distribution, name -> (uint8 images, labels)."""
     _check_task(task)
     n = SIZES["test"]
-    if task == "probe_shift":
-        half = SHIFT_CANVAS // 2
-        return {
-            "moved by whole patches": shift_images(n, (half, SHIFT_CANVAS), _rng(seed, 10)),
-            "moved off the patch grid": shift_images(n, (half + 1, SHIFT_CANVAS), _rng(seed, 11)),
-        }
     if task == "probe_extrapolate":
         tests = {f"{g}x{g} grid": marks_images(n, g, touching, _rng(seed, 10 + g)) for g in EXTRAPOLATION_GRIDS}
         g = EXTRAPOLATION_GRIDS[-1]  # the larger grid without offsets unseen in training
@@ -217,8 +172,8 @@ def extra_tests(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Ten
             f"the same marks cropped to {GRID}x{GRID}": (crop_to_marks(images, GRID), labels),
         }
     if task == "probe_quadrant":
-        images, labels = quadrant_images(n, SHIFT_CANVAS, {HELD_OUT}, _rng(seed, 10), within=True)
-        half = SHIFT_CANVAS // 2  # the same layouts moved by whole patches into the trained top-left quadrant
+        images, labels = quadrant_images(n, QUADRANT_CANVAS, {HELD_OUT}, _rng(seed, 10), within=True)
+        half = QUADRANT_CANVAS // 2  # the same layouts moved by whole patches into the trained top-left quadrant
         return {
             "held-out quadrant": (images, labels),
             "moved to a trained quadrant": (images.roll((-half, -half), (2, 3)), labels),
@@ -229,101 +184,3 @@ def extra_tests(task: str, seed: int) -> dict[str, tuple[torch.Tensor, torch.Ten
 def _check_task(task: str) -> None:
     if task not in TASKS:
         raise ValueError(f"unknown probe task {task!r}; the probe tasks are {', '.join(TASKS)}.")
-
-
-# ---------------------------------------------------------------------------------------------
-# The suite: which models train on which task, and what the theory predicts of them.
-
-SEEDS = (0, 1, 2, 3, 4)
-AXIAL = ("rope_2D_axial_2x2", "rope_2D_axial_3x3_0", "commuting_axial_rope_2D_4x4", "commuting_axial_rope_2D_8x8")
-MIXED = ("mixed_rope_2D_2x2", "commuting_mixed_rope_2D_4x4", "commuting_mixed_rope_2D_8x8")
-NOT_RELATIVE = ("no_rope", "weighted_rope_2D_axial_3x3", "liere_rope_2D_4x4")
-RELATIVE = (
-    "rope_2D_axial_2x2",
-    "mixed_rope_2D_2x2",
-    "rope_2D_axial_3x3_0",
-    "commuting_axial_rope_2D_4x4",
-    "commuting_mixed_rope_2D_4x4",
-)
-# model size -> (task it trains on, variants, epochs)
-SUITE = {
-    "probe_diagonal": ("probe_diagonal", NOT_RELATIVE[:1] + AXIAL + MIXED + NOT_RELATIVE[1:], 20),
-    "probe_shift": ("probe_shift", NOT_RELATIVE[:1] + RELATIVE + NOT_RELATIVE[1:], 5),
-    "probe_extrapolate": ("probe_extrapolate", NOT_RELATIVE[:1] + RELATIVE + NOT_RELATIVE[1:], 10),
-    "probe_extrapolate_cls": ("probe_extrapolate", NOT_RELATIVE[:1] + RELATIVE + NOT_RELATIVE[1:], 10),
-}
-
-
-def _names(variants, size: str) -> tuple[str, ...]:
-    return tuple(ModelId.name(v, size) for v in variants)
-
-
-def _p1() -> list[Comparison]:
-    d = "probe_diagonal"
-    return [
-        Comparison(
-            f"commuting {design} k = 4, 8 match 2x2 {design} RoPE",
-            Side(_names(group[-2:], d)),
-            Side(_names(group[:1], d)),
-            "equivalent",
-            0.03,
-        )
-        for design, group in (("axial", AXIAL), ("mixed", MIXED))
-    ]
-
-
-def _p2() -> list[Comparison]:
-    d = "probe_diagonal"
-    return [
-        Comparison(
-            "mixed designs beat axial designs at depth 1",
-            Side(_names(MIXED, d)),
-            Side(_names(AXIAL, d)),
-            "greater",
-            0.02,
-        )
-    ]
-
-
-def _p3() -> list[Comparison]:
-    out = []
-    for size, test in (("probe_shift", "moved by whole patches"), ("probe_extrapolate", "16x16 grid")):
-        relative, others = _names(RELATIVE, size), _names(NOT_RELATIVE, size)
-        out += [
-            Comparison(
-                f"relative designs keep their accuracy ({size}: {test})",
-                Side(relative, test),
-                Side(relative),
-                "equivalent",
-                0.05,
-            ),
-            Comparison(
-                f"relative designs beat the others ({size}: {test})",
-                Side(relative, test),
-                Side(others, test),
-                "greater",
-                0.05,
-            ),
-        ]
-    return out
-
-
-# id -> (statement, comparisons). Margins in accuracy (0.03 = 3 points), fixed before the runs.
-PREDICTIONS = {
-    "P1": (
-        "Relative k x k designs have the function class of 2x2 RoPE of the same design (theory T5): on the "
-        "diagonal task, commuting k = 4 and 8 reach the accuracy of 2x2 RoPE within 3 points.",
-        _p1(),
-    ),
-    "P2": (
-        "Axial designs are separable, mixed ones are not: on the diagonal task at depth 1, mixed designs beat "
-        "axial ones by more than 2 points.",
-        _p2(),
-    ),
-    "P3": (
-        "Relative designs keep their accuracy when the content moves by whole patches and when the grid grows "
-        "(mean pooling; within 5 points), and beat the absolute embedding, the weighted blocks and LieRE 4x4 "
-        "there by more than 5 points.",
-        _p3(),
-    ),
-}

@@ -4,8 +4,8 @@
   size (3 seeds) and at one matched width (5 seeds), where every model is also compared with
   RoPE-Mixed: a paired difference with its 95% interval, and an equivalence verdict with a
   margin of EQUIVALENCE_MARGIN;
-* `probes`: the generated probe tasks of training/probes.py (5 seeds, paired), with the verdicts
-  of the predictions P1-P3 that the tasks test (training/probes.py: PREDICTIONS);
+* `probes`: the generated probe tasks of training/probes.py, with the exact checks, verdicts and
+  intervals of the predictions P1-P3 (training/probe_suite.py holds its design);
 * `fashion`: the seed's question on Fashion-MNIST, with resolution and translation tests
   (training/fashion_suite.py holds its design).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from records.model_id import ModelId
 
-from . import data, fashion_suite, models, probes
+from . import data, fashion_suite, models, probe_suite, probes
 from .evaluation import ExtraTest
 
 SUITES = ("digits", "probes", "fashion")
@@ -37,7 +37,8 @@ class Recipe:
 
 RECIPES = {
     "digits": Recipe(32, 3e-3),
-    "probes": Recipe(32, 3e-3),
+    # The learning rate of each probe task is its group's (probe_suite.GROUPS).
+    "probes": Recipe(probe_suite.BATCH_SIZE, 3e-3, select=probe_suite.SELECT),
     "fashion": Recipe(fashion_suite.BATCH_SIZE, fashion_suite.LR, fashion_suite.WARMUP_EPOCHS, fashion_suite.AMP),
 }
 # One model per family (and both commuting designs), all at the matched width.
@@ -51,7 +52,6 @@ QUICK_VARIANTS = [
     "commuting_mixed_rope_2D_4x4",
     "liere_rope_2D_4x4",
 ]
-QUICK_PROBE_VARIANTS = ["no_rope", "rope_2D_axial_2x2", "mixed_rope_2D_2x2"]
 REFERENCE = "vit_mixed_rope_2D_2x2_matched_digits"  # the digits suite's equivalence reference
 EQUIVALENCE_MARGIN = 0.03
 
@@ -65,6 +65,7 @@ class Group:
     seeds: tuple[int, ...]
     epochs: int
     max_images: int | None = None  # of each split; set only by quick suites
+    lr: float | None = None  # None: the recipe's
 
 
 def suite_groups(suite: str, quick: bool) -> list[Group]:
@@ -81,16 +82,25 @@ def suite_groups(suite: str, quick: bool) -> list[Group]:
             return [Group("fashion", quick_names, (0,), 1, fashion_suite.QUICK_IMAGES)]
         return [Group("fashion", fashion_suite.names(), fashion_suite.SEEDS, fashion_suite.EPOCHS)]
     groups = []
-    for size, (task, variants, epochs) in probes.SUITE.items():
-        names = [ModelId.name(v, size) for v in (QUICK_PROBE_VARIANTS if quick else variants)]
-        groups.append(Group(task, tuple(names), (0,) if quick else probes.SEEDS, 2 if quick else epochs))
+    for size, (task, variants, epochs, lr) in probe_suite.GROUPS.items():
+        if quick:
+            variants, epochs = [v for v in variants if v in probe_suite.QUICK_VARIANTS], probe_suite.QUICK_EPOCHS
+        names = tuple(ModelId.name(v, size) for v in variants)
+        max_images = probe_suite.QUICK_IMAGES if quick else None
+        groups.append(Group(task, names, (0,) if quick else probe_suite.SEEDS, epochs, max_images, lr))
     return groups
 
 
 def select(
-    suite: str, quick: bool, names: list[str] | None, seeds: list[int] | None, epochs: int | None
+    suite: str,
+    quick: bool,
+    names: list[str] | None,
+    seeds: list[int] | None,
+    epochs: int | None,
+    lr: float | None = None,
 ) -> list[Group]:
-    """The groups a zoo command trains: the suite's, or the named models, with seeds and epochs overridden."""
+    """The groups a zoo command trains: the suite's, or the named models, with seeds, epochs and learning rate
+    overridden."""
     groups = suite_groups(suite, quick)
     if names is not None:
         for name in names:
@@ -105,16 +115,19 @@ def select(
                 groups[0].seeds if quick else defaults[z].seeds,
                 groups[0].epochs if quick else defaults[z].epochs,
                 groups[0].max_images if quick else None,
+                defaults[z].lr,
             )
             for z in sizes
         ]
-    return [replace(g, seeds=tuple(seeds) if seeds is not None else g.seeds, epochs=epochs or g.epochs) for g in groups]
+    return [
+        replace(g, seeds=tuple(seeds) if seeds is not None else g.seeds, epochs=epochs or g.epochs, lr=lr or g.lr)
+        for g in groups
+    ]
 
 
 def _check_in_suite(name: str, suite: str) -> None:
     models.check_name(name)
-    dataset = training_set(name)
-    own = None if dataset is None else "probes" if dataset in probes.TASKS else dataset
+    own = next((s for s in SUITES if models.size_of(name) in suite_sizes(s)), None)
     if own != suite:
         hint = "the size of no suite" if own is None else f"for --suite {own}"
         raise ValueError(
@@ -130,11 +143,13 @@ def training_set(name: str) -> str | None:
         return "digits"
     if size == fashion_suite.SIZE:
         return "fashion"
-    return probes.SUITE[size][0] if size in probes.SUITE else None
+    return probe_suite.GROUPS[size][0] if size in probe_suite.GROUPS else None
 
 
 def suite_sizes(suite: str) -> list[str]:
-    return {"digits": ["digits", "matched_digits"], "fashion": [fashion_suite.SIZE]}.get(suite, list(probes.SUITE))
+    return {"digits": ["digits", "matched_digits"], "fashion": [fashion_suite.SIZE]}.get(
+        suite, list(probe_suite.GROUPS)
+    )
 
 
 def extra_tests(dataset: str, seed: int, splits: data.Splits) -> dict[str, ExtraTest]:

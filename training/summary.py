@@ -30,7 +30,8 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
         d = analysis["design"]
         parts.append(
             f"The record run's design: {d['file']} as of commit {d['commit']} (models, seeds, epochs, recipe; "
-            f"margin {d['margin']}; test: {d['test']})."
+            + (f"margin {d['margin']}; " if "margin" in d else f"exact bounds {d['exact']:g}; ")
+            + f"test: {d['test']})."
         )
     for g in groups:
         mine = {name: [r for r in rows if r["model"] == name and r["seed"] in g.seeds] for name in g.models}
@@ -82,27 +83,54 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
         ]
         parts.append("\n".join(lines))
     for pid, p in analysis.get("predictions", {}).items():
-        lines = [
-            f"{pid}: {p['statement']} Verdict: **{p['verdict']}**.",
-            "",
-            "| claim | A | B | A - B [95% interval] | test | margin | verdict |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        lines += [
-            f"| {c['claim']} | {_side(c['a'], c['a_test'])} | {_side(c['b'], c['b_test'])} "
-            f"| {fmt_difference(c)} | {c['kind']} | {c['margin']} | {c['verdict']} |"
-            for c in p["comparisons"]
-        ]
-        parts.append("\n".join(lines))
+        parts.append(f"{pid}: {p['statement']} Verdict: **{p['verdict']}**.")
+        if p["bounds"]:
+            lines = ["| exact claim | runs | largest | bound | verdict |", "| --- | --- | --- | --- | --- |"]
+            lines += [
+                f"| {b['claim']} | {b['runs']} | {_bound_value(b['largest'])} | {b['tol']:g} | {b['verdict']} |"
+                for b in p["bounds"]
+            ]
+            parts.append("\n".join(lines))
+        if "head_fit" in p:
+            parts.append(_head_fit_text(p["head_fit"]))
+        if p["estimates"]:
+            level = p["estimates"][0].get("level", stats.LEVEL)
+            lines = [
+                f"Measured, no verdict (paired {p['estimates'][0].get('method', 't')} intervals at level "
+                f"{level:.4g}, Bonferroni over the suite's {stats.bonferroni_family(level)} intervals):",
+                "",
+                "| quantity | mean [interval] | seeds |",
+                "| --- | --- | --- |",
+            ]
+            lines += [f"| {e['claim']} | {fmt_difference(e)} | {len(e['seeds'])} |" for e in p["estimates"]]
+            parts.append("\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _bound_value(largest) -> str:
+    return "-" if largest is None else largest if isinstance(largest, str) else f"{largest:.1e}"
+
+
+def _head_fit_text(fit: dict) -> str:
+    """The head-level fit of P2: the lowest KL each design's head reaches on each target, then its checks."""
+    targets = list(next(iter(next(iter(fit["fits"].values())).values())))
+    lines = [
+        f"One head of width {fit['dim_head']}, query at the centre of a {fit['grid']}x{fit['grid']} grid, fixed "
+        f"content; lowest KL over {fit['starts']} start{'s' if fit['starts'] != 1 else ''} of {fit['steps']} "
+        f"Adam steps (floor for axial heads on the diagonal pair: log 2 = {fit['floor']:.4f}):",
+        "",
+        "| design | model | " + " | ".join(targets) + " |",
+        "| --- " * (2 + len(targets)) + "|",
+    ]
+    for design, fits in fit["fits"].items():
+        lines += [f"| {design} | {v} | " + " | ".join(f"{kl[t]:.4f}" for t in targets) + " |" for v, kl in fits.items()]
+    lines += ["", "| check | verdict |", "| --- | --- |"]
+    lines += [f"| {c['claim']} | {c['verdict']} |" for c in fit["checks"]]
+    return "\n".join(lines)
 
 
 def _largest(values: list[float]) -> str:
     return f"{max(values):.1e}" if values else "-"
-
-
-def _side(names: list[str], test: str) -> str:
-    return f"{', '.join(variant_name(n) for n in names)} ({test})"
 
 
 def variant_name(name: str) -> str:

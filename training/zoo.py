@@ -9,6 +9,7 @@ training/suites.py; the summary goes to results/<suite>/summary.{json,md} under 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 import zlib
@@ -22,10 +23,19 @@ import torch
 from records import provenance, stats
 from records.model_id import ModelId
 
-from . import checkpoint, evaluation, export, fashion_suite, launch, probes, trainer
+from . import checkpoint, evaluation, export, fashion_suite, head_fit, launch, probe_suite, probes, trainer
 from .config import TrainConfig, command_line, run_paths, saved_setting
 from .evaluation import ExtraTest
-from .suites import EQUIVALENCE_MARGIN, RECIPES, REFERENCE, Group, Recipe, check_summary_suite, extra_tests
+from .suites import (
+    EQUIVALENCE_MARGIN,
+    RECIPES,
+    REFERENCE,
+    Group,
+    Recipe,
+    check_summary_suite,
+    extra_tests,
+    suite_groups,
+)
 from .summary import summary_text
 
 PROG = "rope-blocks zoo"
@@ -83,7 +93,8 @@ def run_zoo(zoo: Zoo, command: str) -> int:
 
 
 def write_summary(zoo: Zoo, command: str, rows: list[dict], failures: list[dict], seconds: float) -> None:
-    analysis = analyse(zoo.suite, rows)
+    # Only the suite's own groups get the full analysis (probes: the minutes-long head-level fit).
+    analysis = analyse(zoo.suite, rows, quick=list(zoo.groups) != suite_groups(zoo.suite, quick=False))
     text = summary_text(zoo.suite, rows, list(zoo.groups), analysis)
     print("\n" + text)
     device = provenance.device_description(processes=zoo.jobs, threads=1) + ", one run per process"
@@ -95,6 +106,7 @@ def write_summary(zoo: Zoo, command: str, rows: list[dict], failures: list[dict]
         "groups": [
             {"dataset": g.dataset, "models": list(g.models), "seeds": list(g.seeds), "epochs": g.epochs}
             | ({"max_images": g.max_images} if g.max_images else {})
+            | ({"lr": g.lr} if g.lr else {})
             for g in zoo.groups
         ],
     }
@@ -113,7 +125,7 @@ def run_one(name: str, seed: int, group: Group, zoo: Zoo) -> dict:
         dataset=dataset,
         epochs=group.epochs,
         batch_size=zoo.recipe.batch_size,
-        lr=zoo.recipe.lr,
+        lr=group.lr or zoo.recipe.lr,
         warmup_epochs=zoo.recipe.warmup_epochs,
         amp=zoo.recipe.amp,
         select=zoo.recipe.select,
@@ -202,7 +214,7 @@ def _best_scores(result: dict, result_path: Path, best: Path, tests: dict[str, E
     if wanted["export_error"]:
         kept["export_error"] = export.export_error(model, splits)
     if wanted["pair_error"]:
-        kept["pair_error"] = evaluation.pair_error(model, tests[pair[0]], tests[pair[1]], splits, amp)
+        kept["pair_error"] = evaluation.pair_error(model, tests[pair[0]], tests[pair[1]], splits)
     scores = {k: kept[k] for k, want in wanted.items() if want}
     provenance.write_json({**result, **scores, "scored_with": spec}, result_path)
     return kept
@@ -218,10 +230,11 @@ def _score_spec(tests: dict[str, ExtraTest], amp: bool, wanted: dict) -> dict:
             for name, t in tests.items()
         },
         "export_images": export.EXPORT_IMAGES if wanted["export_error"] else None,
+        "pair_precision": "float64" if wanted["pair_error"] else None,
     }
 
 
-def analyse(suite: str, rows: list[dict]) -> dict:
+def analyse(suite: str, rows: list[dict], quick: bool = False) -> dict:
     """digits, fashion: every model against RoPE-Mixed; probes: the predictions' comparisons and verdicts."""
     if suite == "fashion":
         done = [stats.compare(rows, c) for c in fashion_suite.comparisons()]
@@ -251,12 +264,30 @@ def analyse(suite: str, rows: list[dict]) -> dict:
             for name in others
         ]
         return {"equivalence": {"reference": REFERENCE, "margin": EQUIVALENCE_MARGIN, "comparisons": comparisons}}
+    return analyse_probes(rows, quick)
+
+
+@functools.cache  # deterministic, and minutes long at the record's settings
+def _head_fit(quick: bool) -> dict:
+    if quick:
+        return head_fit.table(probe_suite.QUICK_HEAD_FIT, starts=1, steps=probe_suite.QUICK_HEAD_FIT_STEPS)
+    return head_fit.table(probe_suite.HEAD_FIT_VARIANTS, starts=probe_suite.HEAD_FIT_STARTS)
+
+
+def analyse_probes(rows: list[dict], quick: bool) -> dict:
+    """The probe suite's predictions (training/probe_suite.py): the exact bounds and the head-level checks give
+    verdicts; the measured intervals have none."""
+    bounds, estimates = probe_suite.bounds(), probe_suite.estimates()
+    fit = _head_fit(quick)
     predictions = {}
-    for pid, (statement, comparisons) in probes.PREDICTIONS.items():
-        done = [stats.compare(rows, c) for c in comparisons]
+    for pid, statement in probe_suite.STATEMENTS.items():
+        exact = [stats.check_bound(rows, b) for b in bounds.get(pid, [])]
+        checks = exact + (fit["checks"] if pid == "P2" else [])
         predictions[pid] = {
             "statement": statement,
-            "verdict": stats.combine(c["verdict"] for c in done),
-            "comparisons": done,
+            "verdict": stats.combine(c["verdict"] for c in checks),
+            "bounds": exact,
+            **({"head_fit": fit} if pid == "P2" else {}),
+            "estimates": [stats.estimate(rows, e) for e in estimates.get(pid, [])],
         }
-    return {"predictions": predictions}
+    return {"design": probe_suite.design(), "predictions": predictions}

@@ -101,7 +101,7 @@ def test_the_designs_models_and_tests_exist():
         for side in (e.a, e.b) if e.b else (e.a,):
             assert set(side.models) <= trained
             assert side.test == "test" or side.test in _extra_names(models.size_of(side.models[0]))
-        assert e.method == "bootstrap" and e.level == pytest.approx(1 - 0.05 / len(estimates))
+        assert e.method == "t" and e.level == pytest.approx(1 - 0.05 / len(estimates))
 
 
 def test_probe_bounds_hold_fail_and_stay_undecided_without_scores():

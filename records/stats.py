@@ -183,8 +183,13 @@ class Estimate:
 
 def estimate(rows: list[dict], e: Estimate) -> dict:
     """The estimate's mean over the seeds its sides have (``difference``: A's score when there is no B) and
-    its interval."""
-    return {"claim": e.claim, **_paired(rows, e.a, e.b, e.level, e.method)}
+    its interval, cut to the values the quantity can take: [0, 1] for an accuracy, [-1, 1] for a difference
+    of two (the true value lies there, so cutting costs no coverage)."""
+    out = {"claim": e.claim, **_paired(rows, e.a, e.b, e.level, e.method)}
+    if out["ci"] is not None:
+        low, high = (-1.0, 1.0) if e.b is not None else (0.0, 1.0)
+        out["ci"] = [max(out["ci"][0], low), min(out["ci"][1], high)]
+    return out
 
 
 @dataclass(frozen=True)

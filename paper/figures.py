@@ -10,16 +10,17 @@ import matplotlib.pyplot as plt
 
 from paper.results import DIGITS, PROBES, PROVE, THEOREMS, ZOO, Missing, Results, shown
 from paper.runs import (
-    TEST_HEADERS,
     block_size,
     extra_tests,
     family,
     models_of,
     probe_models,
+    probe_summary,
     scores,
+    seed_count,
     short_name,
     size_of,
-    transfer_sizes,
+    sizes_of,
     variant,
 )
 from paper.tex import code, error_bars, interval, source, tex
@@ -212,53 +213,64 @@ def fig_cost(res: Results):
     return fig, caption
 
 
-def shades(data: dict, sizes: list[str]) -> tuple[list[str], dict[str, bool], dict[str, tuple]]:
-    """The encodings of `sizes`, whether each is relative by the theory, and its colour: relative ones in
-    blues, the others in oranges, darker along the zoo's order, each with its own marker."""
-    variants = list(dict.fromkeys(variant(r["model"]) for r in data["runs"] if size_of(r["model"]) in sizes))
-    relative = {variant(r["model"]): r["relative_by_theory"] is True for r in data["runs"]}
-    maps = {True: plt.get_cmap("Blues"), False: plt.get_cmap("Oranges")}
-    counts = {flag: sum(relative[v] == flag for v in variants) for flag in maps}
-    seen = {True: 0, False: 0}
-    colours = {}
-    for i, v in enumerate(variants):
-        seen[relative[v]] += 1
-        shade = maps[relative[v]](0.35 + 0.6 * seen[relative[v]] / counts[relative[v]])
-        colours[v] = {"color": shade, "marker": MARKERS[i % len(MARKERS)]}
-    return variants, relative, colours
+# P3 measured: per probe size, its panel's title and the tests it shows, {summary's test name: tick label}.
+TRANSFER_PANELS = {
+    "probe_quadrant": (
+        "background kept",
+        {"test": "in\ndistribution", "held-out quadrant": "held-out\nquadrant", "moved to a trained quadrant": "moved"},
+    ),
+    "probe_quadrant_content": (
+        "content tokens only",
+        {"test": "in\ndistribution", "held-out quadrant": "held-out\nquadrant", "moved to a trained quadrant": "moved"},
+    ),
+    "probe_extrapolate_content": (
+        "content tokens only",
+        {"test": "8x8", "16x16 grid, marks in 8x8": "16x16\nwindowed", "16x16 grid": "16x16\ngrid"},
+    ),
+}
 
 
 def fig_transfer(res: Results):
-    """P3: each encoding's accuracy in distribution and moved or on larger grids, one panel per task."""
-    data = res.load(PROBES, ZOO["probes"])
-    sizes = transfer_sizes(data)
+    """P3 measured: each design's accuracy in distribution and moved (held-out quadrant against the same images
+    moved to a trained one, with and without the background) or on a larger grid (with its marks in an 8x8
+    window, or spread over it), one panel per size."""
+    data = probe_summary(res)
+    sizes = [s for s in TRANSFER_PANELS if s in sizes_of(data)]
+    if not sizes:
+        raise Missing(f"results/{PROBES} holds none of the sizes {', '.join(TRANSFER_PANELS)}", ZOO["probes"])
+    styles = palette(variant(r["model"]) for r in data["runs"] if size_of(r["model"]) in sizes)
     fig, axes = plt.subplots(1, len(sizes), sharey=True, squeeze=False, figsize=(6.4, 2.3))
-    _, relative, colours = shades(data, sizes)
     for ax, size in zip(axes[0], sizes):
+        title, ticks = TRANSFER_PANELS[size]
         groups = {variant(m): runs for m, runs in probe_models(data, size).items()}
-        tests = ["test", *extra_tests(probe_models(data, size))]
+        tests = [t for t in ticks if t == "test" or t in extra_tests(probe_models(data, size))]
         for i, (v, runs) in enumerate(groups.items()):
-            intervals = [interval(scores(runs, t)) for t in tests]
+            intervals = [interval(scores(runs, t), cut=True) for t in tests]
             ax.errorbar(
-                [j + 0.04 * (i - len(groups) / 2) for j in range(len(tests))],
+                [j + 0.06 * (i - (len(groups) - 1) / 2) for j in range(len(tests))],
                 [mean for mean, _, _ in intervals],
                 yerr=error_bars(intervals),
-                markersize=2.5,
+                markersize=3,
                 capsize=1.5,
                 linewidth=1,
-                linestyle="-" if relative[v] else "--",
                 label=v.replace("_", " "),
-                **colours[v],
+                **styles[v],
             )
-        ax.set_xticks(range(len(tests)), labels=[TEST_HEADERS.get(t, t.removesuffix(" grid")) for t in tests])
-        ax.set_title(size.replace("_", " "), fontsize=8)
+        ax.set_xticks(range(len(tests)), labels=[ticks[t] for t in tests], fontsize=7)
+        ax.set_xlim(-0.5, len(tests) - 0.5)
+        ax.set_title(f"{size.removeprefix('probe_').split('_')[0]}, {title}", fontsize=8)
     axes[0][0].set_ylabel("accuracy (%)")
     legend_below(fig, axes)
+    seeds = seed_count(r for s in sizes for runs in probe_models(data, s).values() for r in runs)
     caption = (
-        f"Prediction P3: accuracy of each encoding in distribution and moved ({code('probe_shift')}) or on "
-        f"larger grids ({code('probe_extrapolate')}, mean pooling, and {code('probe_extrapolate_cls')}, class "
-        "token); mean and 95\\% interval over seeds. Solid blue: relative by the theory; dashed orange: not "
-        "relative (the absolute embedding, the weighted blocks, LieRE with $k\\ge3$). " + source(data, PROBES)
+        "Prediction P3 measured: accuracy of each design on the translation task in distribution, in the held-out "
+        f"quadrant and with the same images moved to a trained quadrant, with the background kept "
+        f"({code('probe_quadrant')}) and on content tokens only ({code('probe_quadrant_content')}); and on the "
+        f"extrapolation task ({code('probe_extrapolate_content')}) on the $8\\times8$ training grid, on "
+        "$16\\times16$ grids whose marks lie in an $8\\times8$ window (windowed: no offset unseen in training) "
+        "and on $16\\times16$ grids with the marks anywhere. Mean and 95\\% interval over "
+        f"{seeds} seeds, cut to 0--100; every number is in the appendix's tables of these sizes. "
+        + source(data, PROBES)
     )
     return fig, caption
 

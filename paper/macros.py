@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from paper.results import BENCH, DIGITS, FASHION, PROBES, PROVE, THEOREMS, ZOO, Missing, Results
 from paper.runs import (
     EQUIVALENCE_WORDS,
@@ -11,22 +9,25 @@ from paper.runs import (
     epochs,
     equivalence,
     group_seed_count,
+    learning_rate,
     models_of,
     prediction,
     seed_count,
     short_name,
+    size_group,
 )
-from paper.tex import code, difference, points, short_commit, tex
+from paper.tex import bound_value, code, difference, estimate_parts, points, sci, short_commit, tex
 from records import provenance
 from records.stats import LEVEL, bonferroni_family
 
 DIGIT_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 NOT_YET_RUN = "not yet run"
-# The probe macros main.tex cites, defined (reading 'not yet run') before the summary exists and when
-# it lacks some: the tasks with an epochs macro, and each prediction's number of comparisons. They
-# are training/probes.py's TASKS and PREDICTIONS, fixed before the runs; a test keeps them equal.
-PROBE_TASKS = ("probe_diagonal", "probe_shift", "probe_extrapolate", "probe_quadrant")
-PREDICTION_COMPARISONS = {"P1": 2, "P2": 1, "P3": 4}
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# The probe macros main.tex cites are defined (reading 'not yet run') before the summary exists and when it
+# lacks some, so their number is fixed here: training/probe_suite.py's sizes (GROUPS) and, per prediction,
+# its numbers of exact bounds and of measured estimates, fixed before the runs; a test keeps them equal.
+PROBE_SIZES = ("probe_diagonal_content", "probe_quadrant", "probe_quadrant_content", "probe_extrapolate_content")
+PROBE_LAYOUT = {"P1": (1, 0), "P2": (0, 3), "P3": (2, 6)}  # prediction: (bounds, estimates)
 
 
 def macro_id(text: str) -> str:
@@ -101,46 +102,130 @@ def fashion_macros(data: dict | None) -> dict:
     )
 
 
-def comparison(pid: str, i: int):
+def size_id(size: str) -> str:
+    """'probe_quadrant_content' -> 'QuadrantContent'."""
+    return "".join(word.capitalize() for word in size.removeprefix("probe_").split("_"))
+
+
+def nth(pid: str, kind: str, i: int):
+    """The i-th of a prediction's "bounds" or "estimates"."""
+
     def of(d: dict) -> dict:
-        comparisons = prediction(d, pid)["comparisons"]
-        if i >= len(comparisons):
-            raise Missing(f"results/{PROBES} holds no comparison {i + 1} of prediction {pid}", ZOO["probes"])
-        return comparisons[i]
+        items = prediction(d, pid).get(kind, [])
+        if i >= len(items):
+            raise Missing(f"results/{PROBES} holds no {kind[:-1]} {LETTERS[i]} of prediction {pid}", ZOO["probes"])
+        return items[i]
 
     return of
 
 
-def probe_layout(data: dict | None) -> tuple[list[str], dict[str, int]]:
-    """The tasks and {prediction: number of comparisons} of the summary, and those main.tex cites."""
+def head_fit(d: dict) -> dict:
+    fit = prediction(d, "P2").get("head_fit")
+    if fit is None:
+        raise Missing(f"results/{PROBES} holds no head-level fit", ZOO["probes"])
+    return fit
+
+
+def fit_check(extreme: str):
+    """The head-level check that reports the `extreme` ("smallest": the axial heads', "largest": the mixed
+    heads') KL on the diagonal pair."""
+
+    def of(d: dict) -> dict:
+        check = next((c for c in head_fit(d)["checks"] if extreme in c), None)
+        if check is None:
+            raise Missing(f"results/{PROBES} holds no head-level check of the {extreme} KL", ZOO["probes"])
+        return check
+
+    return of
+
+
+def estimate_level(d: dict) -> float:
+    """The level of the suite's intervals (1 - 0.05 / m: Bonferroni over the m intervals)."""
+    estimates = [e for p in d.get("predictions", {}).values() for e in p.get("estimates", [])]
+    level = estimates[0].get("level", LEVEL) if estimates else None
+    if level is None:
+        raise Missing(f"results/{PROBES} holds no estimate", ZOO["probes"])
+    return level
+
+
+def probe_layout(data: dict | None) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """The sizes and {prediction: (bounds, estimates)} of the summary, and those main.tex cites."""
     data = data or {}
-    tasks = list(dict.fromkeys([*PROBE_TASKS, *(g["dataset"] for g in data.get("groups", []))]))
-    found = {pid: len(p["comparisons"]) for pid, p in data.get("predictions", {}).items()}
-    return tasks, {
-        pid: max(found.get(pid, 0), PREDICTION_COMPARISONS.get(pid, 0))
-        for pid in dict.fromkeys([*PREDICTION_COMPARISONS, *found])
+    sizes = list(dict.fromkeys([*PROBE_SIZES, *data.get("design", {}).get("groups", {})]))
+    found = {
+        pid: (len(p.get("bounds", [])), len(p.get("estimates", []))) for pid, p in data.get("predictions", {}).items()
+    }
+    return sizes, {
+        pid: tuple(max(a, b) for a, b in zip(found.get(pid, (0, 0)), PROBE_LAYOUT.get(pid, (0, 0))))
+        for pid in dict.fromkeys([*PROBE_LAYOUT, *found])
     }
 
 
 def probes_macros(data: dict | None) -> dict:
-    tasks, predictions = probe_layout(data)
+    """The probe suite's macros, \\Probes<name> (`P` below is macro_id's POne, PTwo, PThree; `L` the letter of
+    a prediction's bound or estimate in the summary's order, A, B, ...; accuracies in points, one decimal):
+
+    - Command, Commit, Date, Device, WallMinutes, Runs, Models, Seeds: the record run;
+    - DesignCommit: the commit that fixed training/probe_suite.py; Exact: the bound of the exact claims;
+      Family: the number m of the suite's intervals; Level: their level in % (1 - 0.05 / m, Bonferroni);
+      FamilyLevel: the family's level in %;
+    - Epochs<S>, Lr<S>: the epochs and learning rate of size S (size_id: DiagonalContent, Quadrant,
+      QuadrantContent, ExtrapolateContent);
+    - Verdict<P>, Statement<P>: each prediction's verdict and statement;
+    - <P>Bound<L>Runs, <P>Bound<L>Largest, <P>Bound<L>Verdict: an exact bound's runs checked, the largest
+      score over them (export error for P1, pair error for P3) and its verdict;
+    - <P>Estimate<L>: 'mean [low, high]'; <P>Estimate<L>Mean, ...Low, ...High (a difference signed, a score
+      not; the bounds '--' without an interval) and ...Seeds;
+    - HeadFitAxialSmallest, HeadFitMixedLargest, HeadFitFloor: P2's head-level fit, the smallest KL of the
+      axial heads and the largest of the mixed heads on the diagonal pair, and the floor log 2;
+      HeadFitDimHead, HeadFitStarts, HeadFitSteps: its head width, starts and Adam steps.
+
+    A summary from before the design (no "design") gives 'not yet run' for every one of them."""
+    sizes, layout = probe_layout(data)
     fields = {
         "Seeds": lambda d: str(seed_count(d["runs"])),
         "Models": lambda d: str(len({r["model"] for r in d["runs"]})),
-        **{
-            f"Epochs{task.removeprefix('probe_').capitalize()}": functools.partial(epochs, dataset=task)
-            for task in tasks
-        },
+        "DesignCommit": lambda d: tex(short_commit(design(d)["commit"])),
+        "Exact": lambda d: sci(design(d)["exact"]),
+        "Family": lambda d: str(bonferroni_family(estimate_level(d))),
+        "Level": lambda d: f"{100 * estimate_level(d):.4g}",
+        "FamilyLevel": lambda d: points(design(d)["family_level"]),
+        "HeadFitAxialSmallest": lambda d: sci(fit_check("smallest")(d)["smallest"]),
+        "HeadFitMixedLargest": lambda d: sci(fit_check("largest")(d)["largest"]),
+        "HeadFitFloor": lambda d: sci(head_fit(d)["floor"]),
+        "HeadFitDimHead": lambda d: str(head_fit(d)["dim_head"]),
+        "HeadFitStarts": lambda d: str(head_fit(d)["starts"]),
+        "HeadFitSteps": lambda d: str(head_fit(d)["steps"]),
     }
-    for pid, count in predictions.items():
+    for size in sizes:
+        fields[f"Epochs{size_id(size)}"] = lambda d, size=size: str(size_group(d, size)["epochs"])
+        fields[f"Lr{size_id(size)}"] = lambda d, size=size: f"{learning_rate(d, size_group(d, size)):g}"
+    for pid, (bounds, estimates) in layout.items():
         w = macro_id(pid)
-        fields[f"Verdict{w}"] = lambda d, pid=pid: prediction(d, pid)["verdict"]
+        fields[f"Verdict{w}"] = lambda d, pid=pid: tex(prediction(d, pid)["verdict"])
         fields[f"Statement{w}"] = lambda d, pid=pid: tex(prediction(d, pid)["statement"])
-        for i in range(count):
-            of = comparison(pid, i)
-            fields[f"{w}Diff{chr(65 + i)}"] = lambda d, of=of: difference(of(d))
-            fields[f"{w}Verdict{chr(65 + i)}"] = lambda d, of=of: of(d)["verdict"]
-    return run_macros(fields)
+        for i in range(bounds):
+            of, name = nth(pid, "bounds", i), f"{w}Bound{LETTERS[i]}"
+            fields[f"{name}Runs"] = lambda d, of=of: str(of(d)["runs"])
+            fields[f"{name}Largest"] = lambda d, of=of: bound_value(of(d)["largest"])
+            fields[f"{name}Verdict"] = lambda d, of=of: tex(of(d)["verdict"])
+        for i in range(estimates):
+            of, name = nth(pid, "estimates", i), f"{w}Estimate{LETTERS[i]}"
+            fields[name] = lambda d, of=of: difference(of(d))
+            for j, part in enumerate(("Mean", "Low", "High")):
+                fields[name + part] = lambda d, of=of, j=j: estimate_parts(of(d))[j] or "--"
+            fields[f"{name}Seeds"] = lambda d, of=of: str(len(of(d)["seeds"]))
+    return {key: of_the_design(field) for key, field in run_macros(fields).items()}
+
+
+def of_the_design(field):
+    """`field`, read only from a summary that quotes the design: an older one raises Missing ('not yet run')."""
+
+    def of(d: dict) -> str:
+        design(d)
+        return field(d)
+
+    return of
 
 
 # results file -> (macro prefix, the command that makes it, the maker of {macro suffix: value from the file})

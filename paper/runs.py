@@ -1,8 +1,8 @@
 """The zoo's runs as the paper names and groups them: models by size, seeds, epochs, tests, predictions.
 
 A model's family, block size and size come from its name (records.model_id), its architecture
-from its runs' own result files, and the probe predictions from the summary: the paper reads
-what the zoo wrote and never imports the trainer.
+from its runs' own result files, and the probe design and predictions from the summary: the paper
+reads what the zoo wrote and never imports the trainer.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from paper.results import DIGITS, PROBES, ZOO, Missing, Results, shown
 from records.model_id import ModelId
 
 EQUIVALENCE_WORDS = {"holds": "equivalent", "fails": "differs", "undecided": "undecided"}
-TEST_HEADERS = {"test": "test", "moved by whole patches": "whole patches", "moved off the patch grid": "off grid"}
-TRANSFER_SIZES = ("probe_shift", "probe_extrapolate", "probe_extrapolate_cls")  # the tasks of prediction P3
 
 
 def size_of(model: str) -> str:
@@ -20,7 +18,7 @@ def size_of(model: str) -> str:
 
 
 def variant(model: str) -> str:
-    """The encoding without the size: 'vit_liere_rope_2D_4x4_probe_shift' -> 'liere_rope_2D_4x4'."""
+    """The encoding without the size: 'vit_mixed_rope_2D_2x2_probe_quadrant_content' -> 'mixed_rope_2D_2x2'."""
     return model.removeprefix("vit_").removesuffix(f"_{size_of(model)}")
 
 
@@ -58,14 +56,6 @@ def sizes_of(data: dict) -> list[str]:
     return list(dict.fromkeys(size_of(r["model"]) for r in data["runs"]))
 
 
-def transfer_sizes(data: dict) -> list[str]:
-    """The tasks of prediction P3 that the summary has."""
-    sizes = [s for s in TRANSFER_SIZES if s in sizes_of(data)]
-    if not sizes:
-        raise Missing(f"results/{PROBES} holds none of the sizes {', '.join(TRANSFER_SIZES)}", ZOO["probes"])
-    return sizes
-
-
 def seed_count(runs) -> int:
     return len({r["seed"] for r in runs})
 
@@ -85,14 +75,25 @@ def scores(runs: list[dict], test: str) -> list[float]:
     return [r["test_acc"] if test == "test" else r["extra_acc"][test] for r in runs]
 
 
-def epochs(data: dict, dataset: str | None = None) -> str:
-    """The epochs of the summary's groups (of one data set), e.g. '30'."""
+def epochs(data: dict) -> str:
+    """The epochs of the summary's groups, e.g. '30'."""
     if "groups" not in data:  # written before the suites: one setting for every run
         return str(data["epochs"])
-    values = [g["epochs"] for g in data["groups"] if dataset in (None, g["dataset"])]
-    if not values:
-        raise Missing(f"no group of the summary trains on {dataset}", ZOO["probes"])
-    return "/".join(map(str, dict.fromkeys(values)))
+    return "/".join(map(str, dict.fromkeys(g["epochs"] for g in data["groups"])))
+
+
+def size_group(data: dict, size: str) -> dict:
+    """The summary's group (dataset, models, seeds, epochs, lr) that trains the models of one size."""
+    group = next((g for g in data["groups"] if g["models"] and size_of(g["models"][0]) == size), None)
+    if group is None:
+        suite = data.get("suite", "probes")
+        raise Missing(f"results/{suite}/summary.json has no group of {size} models", ZOO[suite])
+    return group
+
+
+def learning_rate(data: dict, group: dict) -> float:
+    """A group's learning rate: its own, or the suite's recipe's."""
+    return group.get("lr") or data["lr"]
 
 
 def equivalence(data: dict) -> dict:
@@ -111,6 +112,14 @@ def design(data: dict) -> dict:
     return data["design"]
 
 
+def probe_summary(res: Results) -> dict:
+    """The probe suite's summary, read only when it quotes the design of training/probe_suite.py (its
+    bounds, head-level fit and estimates); an older summary counts as not yet run."""
+    data = res.load(PROBES, ZOO["probes"])
+    design(data)
+    return data
+
+
 def prediction(data: dict, pid: str) -> dict:
     p = data.get("predictions", {}).get(pid)
     if p is None:
@@ -119,7 +128,8 @@ def prediction(data: dict, pid: str) -> dict:
 
 
 def pooling(res: Results, groups: dict[str, list[dict]]) -> str:
-    """'depth 2, 2x2 patches, mean pooling': what sets a probe size apart, as its runs' result files record it."""
+    """'depth 2, 2x2 patches, mean pooling, content tokens only': what sets a probe size apart, as its runs'
+    result files record it (content tokens only: blank tokens take no part, ViTConfig.blank_value)."""
     runs = [r for group in groups.values() for r in group]
     config = res.model_config(runs)
     if config is None:
@@ -129,4 +139,7 @@ def pooling(res: Results, groups: dict[str, list[dict]]) -> str:
         )
     patch = config["patch_size"]
     patches = f"{patch}$\\times${patch} patches, " if patch > 1 else ""
-    return f"depth {config['depth']}, {patches}" + ("mean pooling" if config["pool"] == "mean" else "class token")
+    pool = "mean pooling" if config["pool"] == "mean" else "class token"
+    return f"depth {config['depth']}, {patches}{pool}" + (
+        ", content tokens only" if config.get("blank_value") is not None else ""
+    )

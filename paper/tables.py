@@ -3,38 +3,38 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from paper.cifar import cifar_table
-from paper.results import FASHION, PROBES, PROVE, SUMMARIES, THEOREMS, ZOO, Results
+from paper.results import FASHION, PROBES, PROVE, SUMMARIES, THEOREMS, ZOO, Missing, Results
 from paper.runs import (
     EQUIVALENCE_WORDS,
-    TEST_HEADERS,
-    block_size,
     design,
     epochs,
     extra_tests,
-    family,
     group_seed_count,
+    learning_rate,
     models_of,
     pooling,
     prediction,
     probe_models,
+    probe_summary,
     scores,
-    seed_count,
     short_name,
+    size_group,
     sizes_of,
-    transfer_sizes,
-    variant,
 )
 from paper.tex import (
     acc_ci,
     acc_pm,
+    bound_value,
     code,
     difference,
     points,
     points_words,
     row,
     sci,
+    short_commit,
     source,
     stacked,
     table,
@@ -44,13 +44,7 @@ from paper.tex import (
 from records.stats import LEVEL, bonferroni_family
 
 COST_KS = (2, 4, 8)  # the block sizes every k x k family, LieRE included, is trained at
-PROBE_WHAT = {
-    "probe_diagonal": "is a distractor on a diagonal through the anchor?",
-    "probe_shift": "the direction from one glyph to the other, trained in the top-left quarter, tested there and "
-    "moved into the bottom-right quarter.",
-    "probe_extrapolate": "does a distractor touch the anchor? Trained on $8\\times8$ grids, tested on larger ones.",
-    "probe_extrapolate_cls": "the same task with a class token instead of mean pooling.",
-}
+DIAGONAL_PAIR = "diagonal pair"  # the head-level fit's target with T11's floor (training/head_fit.py's TARGETS)
 
 
 def method_kinds(method: str) -> str:
@@ -183,131 +177,199 @@ def fashion_extra_table(res: Results) -> str:
     )
 
 
-def probe_table(res: Results, size: str, what: str) -> str:
-    """One probe size in full: every model, every test, parameters, the theory's and the measured verdict."""
-    data = res.load(PROBES, ZOO["probes"])
-    groups = probe_models(data, size)
-    tests = extra_tests(groups)
-    body = []
-    for model, runs in groups.items():
-        errors = [r["relative_error"] for r in runs if r["relative_error"] is not None]
-        body.append(
+def first_sentence(text: str) -> str:
+    """A prediction's statement in short: its first sentence."""
+    return re.split(r"(?<=\.)\s+(?=[A-Z])", text.strip(), maxsplit=1)[0]
+
+
+def claim_text(claim: str) -> str:
+    """A claim of the summary in TeX, its variant names as the tables write them ('mixed rope 2D 2x2')."""
+    return tex(claim.replace("_", " ")).replace(" - ", " $-$ ")
+
+
+def head_checks(fit: dict) -> list[list[str]]:
+    """P2's head-level checks as rows of the predictions table: the axial heads' smallest KL on the diagonal pair
+    at or above the floor, the mixed heads' largest below it."""
+    rows = []
+    for c in fit["checks"]:
+        axial = "smallest" in c
+        rows.append(
             [
-                tex(short_name(model)),
-                *(acc_ci(scores(runs, t)) for t in ["test", *tests]),
-                f"{runs[0]['parameters']:,}",
-                yes_no(runs[0]["relative_by_theory"]),
-                sci(max(errors)) if errors else "--",
+                r"\raggedright " + tex(c["claim"]),
+                str(len(fit["fits"]["axial" if axial else "mixed"])),
+                bound_value(c["smallest" if axial else "largest"]),
+                ("$\\ge$ " if axial else "$<$ ") + sci(fit["floor"]),
+                tex(c["verdict"]),
             ]
         )
-    task = runs[0]["dataset"]
-    named = code(task) + ("" if size == task else f", model size {code(size)}")
+    return rows
+
+
+def predictions_table(res: Results) -> str:
+    """The probe suite's three predictions, compact: each statement in short with its verdict, then its exact
+    checks (the bounds over every run, P2's head-level checks) with their runs, largest value, bound and verdict."""
+    data = probe_summary(res)
+    body = []
+    for pid, p in data["predictions"].items():
+        body.append(
+            [
+                f"\\multicolumn{{5}}{{@{{}}p{{\\linewidth}}@{{}}}}{{\\textbf{{{tex(pid)}}}, "
+                f"\\emph{{{tex(p['verdict'])}}}: {tex(first_sentence(p['statement']))}}}"
+            ]
+        )
+        body += [
+            [
+                r"\raggedright " + tex(b["claim"]),
+                str(b["runs"]),
+                bound_value(b["largest"]),
+                f"$\\le$ {sci(b['tol'])}",
+                tex(b["verdict"]),
+            ]
+            for b in p["bounds"]
+        ]
+        body += head_checks(p["head_fit"]) if "head_fit" in p else []
     caption = (
-        f"Probe task {named} ({pooling(res, groups)}; {epochs(data, task)} epochs): "
-        f"{what} Accuracy in \\%: mean [95\\% interval] over "
-        f"{group_seed_count(groups)} seeds. Rel.: relative by the theory; "
-        "error: the largest measured $|R(x)\\T R(y)-R(y-x)|$ of the trained encodings. " + source(data, PROBES)
+        f"The probe suite's predictions ({code(design(data)['file'])}, fixed at commit "
+        f"{tex(short_commit(design(data)['commit']))}) and their exact checks: $n$, the runs checked (P1: every "
+        "run of a relative design, its export to $2\\times2$ RoPE; P3: every run of a relative design on content "
+        "tokens only, the paired tests' logits) or the heads fitted (P2); measured, the largest relative logit "
+        "difference over them, or the smallest and largest KL divergence (nats) of one head to the diagonal pair "
+        "(Table~\\ref{tab:probes-head-fit}). One value beyond its bound refutes a check; a prediction holds "
+        "when all its checks hold, and is undecided when one has no run measured. " + source(data, PROBES)
     )
-    header = ["model", "test", *map(tex, tests), "params", "rel.", "error"]
+    return table(
+        caption,
+        "tab:probes-predictions",
+        r"p{0.55\linewidth}rrrl",
+        [row(["check", "$n$", "measured", "bound", "verdict"])],
+        body,
+        "footnotesize",
+    )
+
+
+def head_fit_table(res: Results) -> str:
+    """P2 where it lives: the lowest KL that one head of each design reaches on each target, and T11's floor."""
+    data = probe_summary(res)
+    fit = prediction(data, "P2").get("head_fit")
+    if fit is None:
+        raise Missing(f"results/{PROBES} holds no head-level fit", ZOO["probes"])
+    targets = list(dict.fromkeys(t for fits in fit["fits"].values() for kl in fits.values() for t in kl))
+    body = [
+        [tex(design), tex(v.replace("_", " ")), *(sci(kl[t]) if t in kl else "--" for t in targets)]
+        for design, fits in fit["fits"].items()
+        for v, kl in fits.items()
+    ]
+    body.append(
+        [r"\multicolumn{2}{l}{floor of an axial head (T11)}"]
+        + [sci(fit["floor"]) if t == DIAGONAL_PAIR else "--" for t in targets]
+    )
+    caption = (
+        f"Prediction P2 on one head of width {fit['dim_head']}: the query at the centre of a "
+        f"{fit['grid']}$\\times${fit['grid']} grid of keys, with the same content everywhere, fitted to a target "
+        "pattern of attention over offsets. KL divergence (nats) from the target: the lowest that Adam reaches "
+        f"over {fit['starts']} start{'s' if fit['starts'] != 1 else ''} of {fit['steps']} steps. T11 bounds an "
+        "axial head's KL to the diagonal pair $\\{(1,1),(-1,-1)\\}$ below by its row-column mutual "
+        f"information, $\\log 2 = {fit['floor']:.3f}$; the other targets are products of a row and a column "
+        "pattern, which an axial head can reach. " + source(data, PROBES)
+    )
+    return table(
+        caption,
+        "tab:probes-head-fit",
+        "ll" + "r" * len(targets),
+        [row(["design", "model", *(stacked(tex(t)) for t in targets)])],
+        body,
+        "footnotesize",
+    )
+
+
+def estimates_table(res: Results) -> str:
+    """What the probe suite measures without a verdict: each quantity's mean and interval in points, and seeds."""
+    data = probe_summary(res)
+    body, level, method = [], LEVEL, "t"
+    for pid, p in data["predictions"].items():
+        if p.get("estimates"):
+            body.append([f"\\multicolumn{{3}}{{@{{}}l}}{{\\textbf{{{tex(pid)}}}}}"])
+        for e in p.get("estimates", []):
+            body.append([r"\raggedright " + claim_text(e["claim"]), difference(e), str(len(e["seeds"]))])
+            level, method = e.get("level", LEVEL), e.get("method", "t")
+    if not body:
+        raise Missing(f"results/{PROBES} holds no estimate", ZOO["probes"])
+    words = "BCa bootstrap" if method == "bootstrap" else "Student-t"
+    caption = (
+        "What the probe suite measures without a prediction, so without a verdict: a test accuracy, or a "
+        "difference A $-$ B of accuracies paired by seed, in points, with its "
+        f"{words} interval over seeds at level {100 * level:.4g}\\% "
+        f"(Bonferroni: a {points(design(data)['family_level'])}\\% family level over the "
+        f"{bonferroni_family(level)} intervals of the suite), cut to the values it can take "
+        "(0 to 100 for an accuracy, $-100$ to $100$ for a difference). " + source(data, PROBES)
+    )
+    return table(
+        caption,
+        "tab:probes-estimates",
+        r"p{0.62\linewidth}rr",
+        [row(["quantity", "mean [interval]", "seeds"])],
+        body,
+        "footnotesize",
+    )
+
+
+PROBE_TASKS = {  # what each task asks and tests, for the captions of its sizes
+    "probe_diagonal": "is a distractor on a diagonal through the anchor ($8\\times8$ grid)?",
+    "probe_quadrant": "the direction from one glyph to the other, trained with the pair outside the held-out "
+    "bottom-right quadrant; tested in distribution, in the held-out quadrant, and with the same images moved by "
+    "whole patches to a trained quadrant.",
+    "probe_extrapolate": "does a distractor touch the anchor? Trained on $8\\times8$ grids; tested on larger "
+    "grids, on $16\\times16$ grids whose marks lie in an $8\\times8$ window, and on the same marks cropped to "
+    "$8\\times8$.",
+}
+
+
+def largest(runs: list[dict], key: str) -> str:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return sci(max(values)) if values else "--"
+
+
+def probe_table(res: Results, data: dict, size: str) -> str:
+    """One probe size in full: every model, every test, the largest export and pair errors."""
+    groups = probe_models(data, size)
+    tests = extra_tests(groups)
+    runs = [r for group in groups.values() for r in group]
+    errors = ["export_error", *(["pair_error"] if any(r.get("pair_error") is not None for r in runs) else [])]
+    body = [
+        [
+            tex(short_name(model)),
+            *(acc_ci(scores(mine, t), cut=True) for t in ["test", *tests]),
+            *(largest(mine, key) for key in errors),
+        ]
+        for model, mine in groups.items()
+    ]
+    group = size_group(data, size)
+    task = group["dataset"]
+    caption = (
+        f"Probe size {code(size)}, task {code(task)} ({pooling(res, groups)}; {group['epochs']} epochs at "
+        f"learning rate {learning_rate(data, group):g}): {PROBE_TASKS.get(task, '')} Accuracy in \\%: mean "
+        f"[95\\% interval, cut to 0--100] over {group_seed_count(groups)} seeds, at the epoch of lowest "
+        "validation loss. Export error: the largest relative logit difference between a relative design and its "
+        "export to $2\\times2$ RoPE"
+        + (", pair error: between the paired tests (P3)" if "pair_error" in errors else "")
+        + ", over the seeds. "
+        + source(data, PROBES)
+    )
+    header = ["model", "test", *map(tex, tests), *(e.replace("_", " ") for e in errors)]
     return table(
         caption,
         f"tab:{size.replace('_', '-')}",
-        "l" + "r" * (2 + len(tests)) + "cr",
+        "l" + "r" * (len(header) - 1),
         [row(map(stacked, header))],
         body,
         "footnotesize",
+        setup=(r"\setlength{\tabcolsep}{3pt}",),
     )
 
 
 def probe_tables(res: Results) -> str:
-    data = res.load(PROBES, ZOO["probes"])
-    return "\n".join(probe_table(res, size, PROBE_WHAT.get(size, "")) for size in sizes_of(data))
-
-
-def diagonal_table(res: Results) -> str:
-    """The diagonal task (P1, P2), compact: design, block size and test accuracy per model."""
-    data = res.load(PROBES, ZOO["probes"])
-    groups = probe_models(data, "probe_diagonal")
-    body = [
-        [
-            tex(short_name(model)),
-            tex(family(model)),
-            str(block_size(model) or "--"),
-            acc_ci(r["test_acc"] for r in runs),
-        ]
-        for model, runs in groups.items()
-    ]
-    caption = (
-        f"The diagonal task ({pooling(res, groups)}): test accuracy in \\%, mean [95\\% interval] over "
-        f"{group_seed_count(groups)} seeds. " + source(data, PROBES)
-    )
-    return table(caption, "tab:diagonal", "lllr", [row(["model", "family", "$k$", "test"])], body, "footnotesize")
-
-
-def transfer_table(res: Results) -> str:
-    """P3's tasks side by side, compact: one row per encoding, in-distribution and moved or larger tests."""
-    data = res.load(PROBES, ZOO["probes"])
-    sizes = transfer_sizes(data)
-    by_size = {size: {variant(m): runs for m, runs in probe_models(data, size).items()} for size in sizes}
-    columns = [(size, t) for size in sizes for t in ["test", *extra_tests(by_size[size])]]
-    body = []
-    for v in dict.fromkeys(v for runs in by_size.values() for v in runs):
-        first = next(runs for runs in (by_size[s].get(v) for s in sizes) if runs)
-        cells = [tex(v.replace("_", " ")), yes_no(first[0]["relative_by_theory"])]
-        for size, t in columns:
-            runs = by_size[size].get(v)
-            cells.append("--" if not runs else acc_pm(scores(runs, t)))
-        body.append(cells)
-    spans = [sum(s == size for s, _ in columns) for size in sizes]
-    starts = [3 + sum(spans[:i]) for i in range(len(sizes))]
-    head = [
-        row(["", ""] + [f"\\multicolumn{{{n}}}{{c}}{{{code(size)}}}" for size, n in zip(sizes, spans)]),
-        " ".join(f"\\cmidrule(lr){{{a}-{a + n - 1}}}" for a, n in zip(starts, spans)),
-        row(["model", "rel."] + [stacked(tex(TEST_HEADERS.get(t, t.removesuffix(" grid")))) for _, t in columns]),
-    ]
-    caption = (
-        "Prediction P3's tasks: accuracy in \\%, mean $\\pm$ the half-width of the 95\\% interval over "
-        f"{seed_count(data['runs'])} seeds (not a standard deviation); test: in distribution; rel.: relative "
-        "by the theory. " + source(data, PROBES)
-    )
-    return table(
-        caption,
-        "tab:transfer",
-        f"lc{'r' * len(columns)}",
-        head,
-        body,
-        "footnotesize",
-        setup=(r"\setlength{\tabcolsep}{2pt}",),
-    )
-
-
-def prediction_table(res: Results, pid: str) -> str:
-    """A prediction's comparisons: claim, A - B with its interval, kind, margin, seeds, verdict."""
-    data = res.load(PROBES, ZOO["probes"])
-    p = prediction(data, pid)
-    body = [
-        [
-            r"\raggedright " + tex(c["claim"]),
-            difference(c),
-            tex(c["kind"]),
-            points(c["margin"]),
-            str(len(c["seeds"])),
-            tex(c["verdict"]),
-        ]
-        for c in p["comparisons"]
-    ]
-    caption = (
-        f"Prediction {pid}, verdict \\emph{{{tex(p['verdict'])}}}. A $-$ B in points, paired by seed, with "
-        "its 95\\% interval. " + source(data, PROBES)
-    )
-    return table(
-        caption,
-        f"tab:{pid.lower()}",
-        r"p{0.40\linewidth}rlrrl",
-        [row(["claim", "A $-$ B", "kind", "margin", "seeds", "verdict"])],
-        body,
-        "footnotesize",
-    )
+    data = probe_summary(res)
+    return "\n".join(probe_table(res, data, size) for size in sizes_of(data))
 
 
 def bench_tables(res: Results, kind: str, make, devices: slice = slice(None)) -> str:
@@ -406,9 +468,9 @@ TABLES = {  # generated file -> its maker
         decimals=2,
     ),
     "fashion_extra": fashion_extra_table,
-    "probes_diagonal": diagonal_table,
-    "probes_transfer": transfer_table,
-    **{f"probes_{pid.lower()}": functools.partial(prediction_table, pid=pid) for pid in ("P1", "P2", "P3")},
+    "probes_predictions": predictions_table,
+    "probes_head_fit": head_fit_table,
+    "probes_estimates": estimates_table,
     "probes_full": probe_tables,
     "cifar": cifar_table,
     # The main text shows the first device's encoding benchmark (the CPU's); the appendix the others'.

@@ -1,7 +1,8 @@
 """TeX text: escaping, the formats of numbers and intervals, and booktabs tables.
 
 Accuracies are given as the mean and the 95% Student-t interval over seeds, computed by
-records/stats.py, so that the paper's intervals are the zoo's.
+records/stats.py, so that the paper's intervals are the zoo's; the probe tables cut it to [0, 100], the
+values an accuracy can take, as the probe suite cuts its own intervals (records.stats.estimate).
 """
 
 from __future__ import annotations
@@ -49,14 +50,16 @@ def source(data: dict, name: str) -> str:
     )
 
 
-def interval(values) -> tuple[float, float, float]:
-    """Accuracies in percent: (mean, low, high) of the 95% interval over seeds; nan bounds for one seed."""
-    return tuple(100 * x for x in stats.mean_ci(list(values)))
+def interval(values, cut: bool = False) -> tuple[float, float, float]:
+    """Accuracies in percent: (mean, low, high) of the 95% interval over seeds, with `cut` cut to [0, 100];
+    nan bounds for one seed."""
+    mean, low, high = (100 * x for x in stats.mean_ci(list(values)))
+    return (mean, max(low, 0.0), min(high, 100.0)) if cut and not math.isnan(low) else (mean, low, high)
 
 
-def acc_ci(values, decimals: int = 1) -> str:
+def acc_ci(values, decimals: int = 1, cut: bool = False) -> str:
     """'mean [low, high]' in percent (the bare mean for one seed)."""
-    mean, low, high = (f"{x:.{decimals}f}" for x in interval(values))
+    mean, low, high = (f"{x:.{decimals}f}" for x in interval(values, cut))
     return mean if low == "nan" else f"{mean} [{low}, {high}]"
 
 
@@ -85,15 +88,24 @@ def no_interval(ci) -> bool:
     return ci is None or any(x is None or math.isnan(x) for x in ci)
 
 
-def difference(c: dict, decimals: int = 1) -> str:
-    """A paired comparison's A - B in accuracy points, with its interval."""
+def estimate_parts(c: dict, decimals: int = 1) -> tuple[str, str | None, str | None]:
+    """A comparison's or estimate's mean and interval bounds in accuracy points: signed for a difference A - B
+    (a comparison, or an estimate with a B), unsigned for a score alone; None bounds without an interval."""
     if c["difference"] is None:
-        return "--"
-    d = signed(100 * c["difference"], decimals)
+        return "--", None, None
+
+    def fmt(x: float) -> str:
+        return signed(100 * x, decimals) if "b" in c else f"{100 * x:.{decimals}f}"
+
     if no_interval(c["ci"]):
-        return d
-    low, high = (signed(100 * x, decimals) for x in c["ci"])
-    return f"{d} [{low}, {high}]"
+        return fmt(c["difference"]), None, None
+    return fmt(c["difference"]), fmt(c["ci"][0]), fmt(c["ci"][1])
+
+
+def difference(c: dict, decimals: int = 1) -> str:
+    """A paired comparison's A - B (or an estimate's score) in accuracy points, with its interval."""
+    mean, low, high = estimate_parts(c, decimals)
+    return mean if low is None else f"{mean} [{low}, {high}]"
 
 
 def points(fraction: float) -> str:
@@ -110,6 +122,12 @@ def sci(x: float) -> str:
         return f"{x:.3g}"
     mantissa, exponent = f"{x:.1e}".split("e")
     return f"${mantissa}\\cdot 10^{{{int(exponent)}}}$"
+
+
+def bound_value(x) -> str:
+    """A bound check's largest (or smallest) value: '--' when no run measured it, the summary's words when
+    it is not finite."""
+    return "--" if x is None else tex(x) if isinstance(x, str) else sci(x)
 
 
 def yes_no(flag: bool | None) -> str:

@@ -83,11 +83,9 @@ def test_missing_results_say_not_yet_run_and_name_the_file_and_command(tmp_path,
         ("theorems.tex", "theorems.json", "prove"),
         ("digits.tex", "digits/summary.json", digits),
         ("digits_matched.tex", "digits/summary.json", digits),
-        ("probes_diagonal.tex", "probes/summary.json", probe),
-        ("probes_transfer.tex", "probes/summary.json", probe),
-        ("probes_p1.tex", "probes/summary.json", probe),
-        ("probes_p2.tex", "probes/summary.json", probe),
-        ("probes_p3.tex", "probes/summary.json", probe),
+        ("probes_predictions.tex", "probes/summary.json", probe),
+        ("probes_head_fit.tex", "probes/summary.json", probe),
+        ("probes_estimates.tex", "probes/summary.json", probe),
         ("probes_full.tex", "probes/summary.json", probe),
         ("bench_encodings.tex", "cpu-encodings.json", "bench"),
         ("bench_train.tex", "cpu-train.json", "bench"),
@@ -107,7 +105,10 @@ def test_missing_results_say_not_yet_run_and_name_the_file_and_command(tmp_path,
         "DigitsEquivalenceMargin",
         "ProbesVerdictPOne",
         "ProbesVerdictPThree",
-        "ProbesPThreeDiffD",
+        "ProbesPThreeBoundBLargest",
+        "ProbesPThreeEstimateF",
+        "ProbesHeadFitFloor",
+        "ProbesEpochsQuadrantContent",
         "ProbesCommit",
         "ProbesRuns",
     ):
@@ -125,7 +126,7 @@ def test_out_copies_the_sources_and_leaves_paper_untouched(built):
     for name in ("main.tex", "references.bib"):
         assert (out / name).read_bytes() == (paper_build.PAPER / name).read_bytes(), name
     assert (out / "notes.txt").read_text() == "not the build's to touch"
-    assert (out / "generated" / "probes_p1.tex").is_file()
+    assert (out / "generated" / "probes_predictions.tex").is_file()
 
 
 def test_the_command_builds_into_runs_paper_by_default_and_takes_both_flag_spellings(monkeypatch):
@@ -172,14 +173,14 @@ def test_the_paper_compiles_with_its_tables_and_the_main_text_fits(built, full_r
     assert with_ci(r["test_acc"] for r in runs if r["model"] == model) in text
     assert "commuting axial rope 2D 4x4" in text
     for pid, verdict in EXPECTED_VERDICTS.items():
-        assert f"Prediction {pid}, verdict {verdict}." in text, pid
+        assert f"{pid}, {verdict}: " in text, pid
     aux = (out / "build" / "rope-blocks.aux").read_text()
     page = int(re.search(r"\\newlabel\{page:main-end\}\{\{[^}]*\}\{(\d+)\}", aux).group(1))
     assert page <= MAIN_TEXT_PAGES, f"the main text runs to page {page}"
     log = (out / "build" / "rope-blocks.log").read_text(errors="replace")
     too_wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
     assert all(w < 1.0 for w in too_wide), f"lines or tables wider than the text block: {too_wide}"
-    appendix = int(re.search(r"\\newlabel\{tab:probe-shift\}\{\{[^}]*\}\{(\d+)\}", aux).group(1))
+    appendix = int(re.search(r"\\newlabel\{tab:probe-quadrant\}\{\{[^}]*\}\{(\d+)\}", aux).group(1))
     assert appendix > page, "the full probe tables are in the appendix"
 
 

@@ -7,16 +7,18 @@ The fakes use the trainer's registry and analysis (training/), which the paper i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import statistics
 import zlib
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from scipy import stats as scipy_stats
 
-from training import fashion_suite, models, probes, zoo
+from training import fashion_suite, head_fit, models, probe_suite, probes, zoo
 
 PROVENANCE = {"commit": "0123456789abcdef0123456789abcdef01234567", "date": "2026-01-02T03:04:05Z"}
 DEVICE = "CPU (2 cores, x86_64), 2 run(s) at a time, 1 thread each"
@@ -54,17 +56,7 @@ def noise(model: str, seed: int, test: str, scale: float) -> float:
     return scale * np.random.default_rng([zlib.crc32(f"{model}|{test}".encode()), seed]).standard_normal()
 
 
-def probe_accuracy(model: str, seed: int, test: str) -> float:
-    if models.size_of(model) == "probe_diagonal":  # every rotary design alike: P1 holds, P2 fails
-        return (0.62 if "no_rope" in model else 0.85) + noise(model, seed, test, 0.004)
-    if test == "test":
-        return 0.99 + noise(model, seed, test, 0.003)
-    if relative(model):  # moved or larger: about the margin below, with a wide spread: P3 undecided
-        return 0.94 + noise(model, seed, test, 0.05)
-    return 0.50 + noise(model, seed, test, 0.02)
-
-
-def run_row(model: str, seed: int, dataset: str, test_acc: float, extra: dict) -> dict:
+def run_row(model: str, seed: int, dataset: str, test_acc: float, extra: dict, **fields) -> dict:
     return {
         "model": model,
         "seed": seed,
@@ -80,6 +72,7 @@ def run_row(model: str, seed: int, dataset: str, test_acc: float, extra: dict) -
         "relative_by_theory": relative(model),
         "relative_error": None if not relative(model) else 1e-15,
         "train_seconds": 1.0,
+        **fields,
     }
 
 
@@ -109,20 +102,82 @@ def digits_summary() -> dict:
     }
 
 
+@functools.cache
+def probe_tests(task: str) -> tuple[str, ...]:
+    """The extra tests of a probe task, by the names the zoo scores them under."""
+    return tuple(probes.extra_tests(task, 0))
+
+
+def probe_accuracy(model: str, seed: int, test: str) -> float:
+    """Every relative design near 0.99 in distribution; moved and held out as the suite's design expects them
+    to differ, with a paired test's two sides equal for a relative design on content tokens only."""
+    size = models.size_of(model)
+    content = models.SIZES[size].content_only
+    if size == "probe_diagonal_content":
+        return (0.80 if "mixed" in model else 0.62) + noise(model, seed, test, 0.03)
+    if content and relative(model) and test == "test":  # learned: one seed short of 1.00, as in the pilots
+        return 0.97 if seed == 0 else 1.0
+    if content and relative(model) and test in PAIRED_SECOND:  # the same logits: the same accuracy
+        test = PAIRED_SECOND[test]
+    if test == "test":
+        level = 0.99 if relative(model) else 0.9
+    elif relative(model):
+        level = {"held-out quadrant": 0.97 if content else 0.85, "16x16 grid": 0.9}.get(test, 0.96)
+    else:
+        level = {"moved to a trained quadrant": 0.85}.get(test, 0.4)
+    return min(1.0, level + noise(model, seed, test, 0.02))
+
+
+PAIRED_SECOND = {second: first for first, second in probes.PAIRED.values()}
+
+
+def probe_errors(model: str, seed: int) -> dict:
+    """P1 holds (every export within the bound), P3 undecided: the relative designs' pair errors within the bound
+    on the content-only quadrant task, never measured on the content-only extrapolation task."""
+    size = models.size_of(model)
+    pair = None
+    if probe_suite.GROUPS[size][0] in probes.PAIRED:
+        if not (relative(model) and models.SIZES[size].content_only):
+            pair = 0.3 + 0.01 * seed
+        elif size != "probe_extrapolate_content":
+            pair = 1e-7 * (1 + seed % 3)
+    return {"export_error": 1e-7 * (1 + seed % 4) if relative(model) else None, "pair_error": pair}
+
+
+def fabricated_head_fit() -> dict:
+    """The head-level fit of P2 at the record's designs, its KL values made up: every axial head at or above
+    log 2 on the diagonal pair, and one mixed head above it too, so that P2 fails."""
+
+    def fit(variant, cells, starts, **options):
+        kl = {head_fit.TARGETS[t][0]: t for t in head_fit.TARGETS}[cells]
+        base = {"one diagonal neighbour": 0.004, "diagonal neighbours": 0.8, "diagonal pair": 0.02}[kl]
+        if kl == "diagonal pair" and (variant in probe_suite.HEAD_FIT_VARIANTS["axial"] or "4x4" in variant):
+            base = 0.75
+        return base + 0.001 * len(variant)
+
+    with mock.patch.object(head_fit, "fit", fit):
+        return head_fit.table(probe_suite.HEAD_FIT_VARIANTS, starts=probe_suite.HEAD_FIT_STARTS)
+
+
 def probes_summary() -> dict:
     runs, groups = [], []
-    for size, (task, variants, epochs) in probes.SUITE.items():
-        names = [f"vit_{v}_{size}" for v in variants]
-        groups.append({"dataset": task, "models": names, "seeds": list(probes.SEEDS), "epochs": epochs})
-        tests = {
-            "probe_shift": ["moved by whole patches", "moved off the patch grid"],
-            "probe_extrapolate": ["12x12 grid", "16x16 grid"],
-        }.get(task, [])
+    for size, (task, _, epochs, lr) in probe_suite.GROUPS.items():
+        names = list(probe_suite.names(size))
+        groups.append({"dataset": task, "models": names, "seeds": list(probe_suite.SEEDS), "epochs": epochs, "lr": lr})
         runs += [
-            run_row(m, s, task, probe_accuracy(m, s, "test"), {t: probe_accuracy(m, s, t) for t in tests})
+            run_row(
+                m,
+                s,
+                task,
+                probe_accuracy(m, s, "test"),
+                {t: probe_accuracy(m, s, t) for t in probe_tests(task)},
+                **probe_errors(m, s),
+            )
             for m in names
-            for s in probes.SEEDS
+            for s in probe_suite.SEEDS
         ]
+    with mock.patch.object(zoo, "_head_fit", lambda quick: fabricated_head_fit()):
+        analysis = zoo.analyse("probes", runs)
     return {
         "suite": "probes",
         "command": "rope-blocks zoo --suite probes",
@@ -131,8 +186,9 @@ def probes_summary() -> dict:
         "wall_seconds": 5400,
         "batch_size": 32,
         "lr": 0.003,
+        "select": "val_loss",
         "groups": groups,
-        **zoo.analyse("probes", runs),
+        **analysis,
         "runs": runs,
         "failures": [],
     }
@@ -169,9 +225,17 @@ def fashion_summary() -> dict:
     }
 
 
-def model_config(model: str) -> dict:
+PROBE_SHAPES = {"probe_diagonal": (8, 2, 2), "probe_extrapolate": (8, 2, 2), "probe_quadrant": (16, 1, 4)}
+
+
+def model_config(model: str, task: str) -> dict:
     """The architecture a run's own result file records, as the trainer writes it."""
-    return dataclasses.asdict(models.model_config(model, image_size=16, in_chans=1, num_classes=4))
+    size, channels, classes = PROBE_SHAPES[task]
+    return dataclasses.asdict(
+        models.model_config(
+            model, image_size=size, in_chans=channels, num_classes=classes, blank_value=(-1.0,) * channels
+        )
+    )
 
 
 def encodings_bench(device):
@@ -264,7 +328,7 @@ def make_results(root: Path) -> Path:
     for r in probe["runs"]:  # as the zoo lays them out: results/probes/<dataset>/<run_id>.json
         write(
             root / "probes" / r["dataset"] / f"{r['run_id']}.json",
-            {"model": r["model"], "model_config": model_config(r["model"]), "history": []},
+            {"model": r["model"], "model_config": model_config(r["model"], r["dataset"]), "history": []},
         )
     write(root / "bench" / "cpu-encodings.json", encodings_bench("x86_64 CPU, 2 threads"))
     write(root / "bench" / "nvidia-h100-encodings.json", encodings_bench("NVIDIA H100"))
@@ -329,24 +393,56 @@ def signed(x: float, decimals: int = 1) -> str:
     return f"${0:.{decimals}f}$" if float(text) == 0 else f"${text}$"
 
 
+def side_means(runs: list[dict], names: list[str], test: str) -> dict[int, float]:
+    """{seed: the mean score of `names` on `test`}, recomputed from the runs."""
+    return {
+        s: statistics.fmean(
+            (r["test_acc"] if test == "test" else r["extra_acc"][test])
+            for r in runs
+            if r["model"] in names and r["seed"] == s
+        )
+        for s in sorted({r["seed"] for r in runs if r["model"] in names})
+    }
+
+
 def paired(
     runs: list[dict], a: list[str], a_test: str, b: list[str], b_test: str, level: float = 0.95, decimals: int = 1
 ) -> str:
     """A comparison recomputed from the runs: mean over each side's models, seed by seed, then A - B."""
-
-    def side(names, test):
-        return {
-            s: statistics.fmean(
-                (r["test_acc"] if test == "test" else r["extra_acc"][test])
-                for r in runs
-                if r["model"] in names and r["seed"] == s
-            )
-            for s in sorted({r["seed"] for r in runs if r["model"] in names})
-        }
-
-    sa, sb = side(a, a_test), side(b, b_test)
+    sa, sb = side_means(runs, a, a_test), side_means(runs, b, b_test)
     mean, low, high = (signed(x, decimals) for x in interval((sa[s] - sb[s] for s in sa), level))
     return f"{mean} [{low}, {high}]"
+
+
+def estimate_mean(runs: list[dict], e: dict) -> float:
+    """A probe estimate's mean recomputed from the runs: A's score, or A - B seed by seed."""
+    sa = side_means(runs, e["a"], e["a_test"])
+    sb = side_means(runs, e["b"], e["b_test"]) if "b" in e else dict.fromkeys(sa, 0.0)
+    return statistics.fmean(sa[s] - sb[s] for s in sa)
+
+
+def in_points(e: dict) -> tuple[str, str, str]:
+    """How the paper prints a probe estimate of the summary: mean, low, high in points, a difference signed."""
+
+    def fmt(x):
+        return signed(100 * x) if "b" in e else f"{100 * x:.1f}"
+
+    return fmt(e["difference"]), fmt(e["ci"][0]), fmt(e["ci"][1])
+
+
+def cut_ci(values) -> str:
+    """How the probe tables print accuracies: percent, mean [low, high] of the 95% Student-t interval over seeds
+    cut to [0, 100], the values an accuracy can take."""
+    mean, low, high = interval(values)
+    return f"{mean:.1f} [{max(low, 0.0):.1f}, {min(high, 100.0):.1f}]"
+
+
+def sci(x: float) -> str:
+    """How the paper prints an error or a KL divergence: three digits, or a power of ten when small."""
+    if x == 0 or 1e-3 <= abs(x) < 1e3:
+        return f"{x:.3g}"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"${mantissa}\\cdot 10^{{{int(exponent)}}}$"
 
 
 def table_row(text: str, first_cell: str) -> str:
@@ -356,5 +452,17 @@ def table_row(text: str, first_cell: str) -> str:
 
 
 def test_the_fabricated_probes_give_each_prediction_its_own_verdict(tmp_path):
-    predictions = summary(make_results(tmp_path / "results"), "probes")["predictions"]
+    probe = summary(make_results(tmp_path / "results"), "probes")
+    predictions = probe["predictions"]
     assert {pid: p["verdict"] for pid, p in predictions.items()} == EXPECTED_VERDICTS
+    assert {models.size_of(r["model"]) for r in probe["runs"]} == set(probe_suite.GROUPS)
+    assert len(probe["runs"]) == len(probe_suite.SEEDS) * sum(len(v) for _, v, _, _ in probe_suite.GROUPS.values())
+    # Every bound and estimate of the design, the estimates over every seed; the relative designs' paired tests equal.
+    assert [len(p["bounds"]) for p in predictions.values()] == [
+        len(probe_suite.bounds().get(p, [])) for p in predictions
+    ]
+    assert all(e["seeds"] == list(probe_suite.SEEDS) for p in predictions.values() for e in p["estimates"])
+    for r in probe["runs"]:
+        if models.SIZES[models.size_of(r["model"])].content_only and r["relative_by_theory"] and r["extra_acc"]:
+            first, second = probes.PAIRED[r["dataset"]]
+            assert r["extra_acc"][first] == r["extra_acc"][second], r["model"]

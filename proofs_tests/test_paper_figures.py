@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import pytest
-from test_paper_fakes import make_results
+from test_paper_fakes import make_results, summary
 
 from paper import build
 from paper.results import Results
+from training import probe_suite
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +52,28 @@ def test_the_lines_of_a_figure_differ_in_grey(tmp_path, name):
             if line is not None and label and not label.startswith("_"):
                 styles.setdefault(label, (line.get_marker(), line.get_linestyle()))
     assert len(styles) > 2 and len(set(styles.values())) == len(styles), styles
+
+
+def test_the_transfer_figure_shows_each_designs_mean_on_each_test_of_p3(tmp_path):
+    """One panel per size of P3's measured effects; each design's points are its mean accuracy on the panel's tests."""
+    results = make_results(tmp_path / "results")
+    runs = summary(results, "probes")["runs"]
+    fig, caption = build.FIGURES["transfer"](Results(results))
+    quadrant = ["test", "held-out quadrant", "moved to a trained quadrant"]
+    panels = {
+        "quadrant, background kept": ("probe_quadrant", quadrant),
+        "quadrant, content tokens only": ("probe_quadrant_content", quadrant),
+        "extrapolate, content tokens only": (
+            "probe_extrapolate_content",
+            ["test", "16x16 grid, marks in 8x8", "16x16 grid"],
+        ),
+    }
+    assert [ax.get_title() for ax in fig.axes] == list(panels)
+    for ax in fig.axes:
+        size, tests = panels[ax.get_title()]
+        assert [c.get_label() for c in ax.containers] == [v.replace("_", " ") for v in probe_suite.GROUPS[size][1]]
+        for c in ax.containers:
+            mine = [r for r in runs if r["model"] == probe_suite.name(c.get_label().replace(" ", "_"), size)]
+            means = [100 * statistics.fmean(r["extra_acc"].get(t, r["test_acc"]) for r in mine) for t in tests]
+            assert list(c.lines[0].get_ydata()) == pytest.approx(means), (size, c.get_label())
+    assert "interval over 10 seeds, cut to 0--100" in caption

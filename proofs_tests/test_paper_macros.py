@@ -6,11 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-from test_paper_fakes import make_results, paired, summary, write
+from test_paper_fakes import estimate_mean, in_points, make_results, sci, summary, write
 
 from paper import macros
 from paper.results import Results
-from training import fashion_suite, probes
+from paper.tex import short_commit, tex
+from training import fashion_suite, probe_suite
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +24,39 @@ def numbers(full_results) -> str:
     return macros.numbers(Results(full_results))
 
 
-def test_the_probe_macros_hold_each_prediction_and_comparison(numbers, full_results):
-    runs = summary(full_results, "probes")["runs"]
-    for pid, p in summary(full_results, "probes")["predictions"].items():
+def macro(name: str, value: str) -> str:
+    return f"\\newcommand{{\\{name}}}{{{value}}}"
+
+
+def test_the_probe_macros_hold_each_predictions_bounds_and_estimates(numbers, full_results):
+    probe = summary(full_results, "probes")
+    runs = probe["runs"]
+    for pid, p in probe["predictions"].items():
         word = {"P1": "POne", "P2": "PTwo", "P3": "PThree"}[pid]
-        assert f"\\newcommand{{\\ProbesVerdict{word}}}{{{p['verdict']}}}" in numbers
-        for letter, c in zip("ABCD", p["comparisons"]):
-            diff = paired(runs, c["a"], c["a_test"], c["b"], c["b_test"])
-            assert f"\\newcommand{{\\Probes{word}Diff{letter}}}{{{diff}}}" in numbers
-            assert f"\\newcommand{{\\Probes{word}Verdict{letter}}}{{{c['verdict']}}}" in numbers
+        assert macro(f"ProbesVerdict{word}", p["verdict"]) in numbers
+        for letter, b in zip("AB", p["bounds"]):
+            # Recomputed from the runs: how many of the bound's runs have the score, and its largest value.
+            scores = [r[b["score"]] for r in runs if r["model"] in b["models"] and r[b["score"]] is not None]
+            assert macro(f"Probes{word}Bound{letter}Runs", str(len(scores))) in numbers, (pid, letter)
+            assert macro(f"Probes{word}Bound{letter}Largest", sci(max(scores)) if scores else "--") in numbers
+            assert macro(f"Probes{word}Bound{letter}Verdict", b["verdict"]) in numbers
+        for letter, e in zip("ABCDEF", p["estimates"]):
+            # The summary's estimate is the paired mean over the runs; the paper prints it and its interval.
+            assert e["difference"] == pytest.approx(estimate_mean(runs, e), abs=1e-12), e["claim"]
+            mean, low, high = in_points(e)
+            name = f"Probes{word}Estimate{letter}"
+            assert macro(name, f"{mean} [{low}, {high}]") in numbers, name
+            assert all(macro(name + part, v) in numbers for part, v in zip(["Mean", "Low", "High"], [mean, low, high]))
+            assert macro(name + "Seeds", str(len(probe_suite.SEEDS))) in numbers
+    # One head per design: the axial heads' smallest KL on the diagonal pair, the mixed heads' largest, the floor.
+    fit = probe["predictions"]["P2"]["head_fit"]
+    pair = {design: [kl["diagonal pair"] for kl in fits.values()] for design, fits in fit["fits"].items()}
+    assert macro("ProbesHeadFitAxialSmallest", sci(min(pair["axial"]))) in numbers
+    assert macro("ProbesHeadFitMixedLargest", sci(max(pair["mixed"]))) in numbers
+    assert macro("ProbesHeadFitFloor", "0.693") in numbers and macro("ProbesHeadFitStarts", "3") in numbers
+    # The bounds: P1 on every relative run, none unmeasured; P3 with the extrapolation pairs never measured.
+    assert macro("ProbesPOneBoundARuns", str(len(probe_suite.SEEDS) * 9)) in numbers
+    assert macro("ProbesPThreeBoundBRuns", "0") in numbers and macro("ProbesPThreeBoundBLargest", "--") in numbers
 
 
 def test_the_macros_hold_the_counts_and_provenance_of_each_file(numbers, full_results):
@@ -51,13 +76,20 @@ def test_the_macros_hold_the_counts_and_provenance_of_each_file(numbers, full_re
         ("DigitsEquivalenceReference", "mixed rope 2D 2x2"),
         ("DigitsEquivalenceCompared", str(len(eq))),
         ("DigitsEquivalenceEquivalent", str(sum(c["verdict"] == "holds" for c in eq.values()))),
-        ("ProbesRuns", "170"),
-        ("ProbesModels", "34"),
-        ("ProbesSeeds", "5"),
+        ("ProbesRuns", "120"),
+        ("ProbesModels", "12"),
+        ("ProbesSeeds", "10"),
         ("ProbesWallMinutes", "90"),
-        ("ProbesEpochsDiagonal", "20"),
-        ("ProbesEpochsShift", "5"),
-        ("ProbesEpochsExtrapolate", "10"),
+        ("ProbesEpochsDiagonalContent", "20"),
+        ("ProbesLrDiagonalContent", "0.001"),
+        ("ProbesEpochsQuadrant", "10"),
+        ("ProbesEpochsQuadrantContent", "10"),
+        ("ProbesLrExtrapolateContent", "0.003"),
+        ("ProbesFamily", "9"),
+        ("ProbesLevel", "99.44"),
+        ("ProbesFamilyLevel", "95"),
+        ("ProbesExact", r"$1.0\cdot 10^{-5}$"),
+        ("ProbesDesignCommit", tex(short_commit(probe_suite.design()["commit"]))),
         ("ProbesCommand", r"\texttt{rope-{}blocks zoo -{}-{}suite probes}"),
         ("BenchDevice", "x86\\_64 CPU, 2 threads"),
         ("FashionSeeds", "8"),
@@ -73,26 +105,48 @@ def test_the_macros_hold_the_counts_and_provenance_of_each_file(numbers, full_re
     assert not re.search(r"\\newcommand\{\\[A-Za-z]*[0-9]", numbers), "TeX macro names hold no digits"
 
 
-def test_the_cited_probe_macros_are_the_zoos_tasks_and_predictions():
-    """What the paper defines before the summary exists is what training/probes.py fixes before the runs."""
-    assert macros.PROBE_TASKS == probes.TASKS
-    assert macros.PREDICTION_COMPARISONS == {pid: len(c) for pid, (_, c) in probes.PREDICTIONS.items()}
+def test_the_cited_probe_macros_are_the_designs_sizes_bounds_and_estimates():
+    """What the paper defines before the summary exists is what training/probe_suite.py fixes before the runs."""
+    assert macros.PROBE_SIZES == tuple(probe_suite.GROUPS)
+    bounds, estimates = probe_suite.bounds(), probe_suite.estimates()
+    assert macros.PROBE_LAYOUT == {
+        pid: (len(bounds.get(pid, [])), len(estimates.get(pid, []))) for pid in probe_suite.STATEMENTS
+    }
 
 
-def test_a_summary_without_a_prediction_or_comparison_still_defines_its_macros(tmp_path):
+def test_a_summary_without_a_prediction_bound_or_estimate_still_defines_its_macros(tmp_path):
     results = make_results(tmp_path / "results")
     probe = summary(results, "probes")
     del probe["predictions"]["P2"]
-    probe["predictions"]["P3"]["comparisons"] = probe["predictions"]["P3"]["comparisons"][:2]
+    probe["predictions"]["P3"]["bounds"] = probe["predictions"]["P3"]["bounds"][:1]
+    probe["predictions"]["P3"]["estimates"] = probe["predictions"]["P3"]["estimates"][:2]
     write(results / "probes" / "summary.json", probe)
     numbers = macros.numbers(Results(results))
-    for macro in (
+    for name in (
         "ProbesVerdictPTwo",
         "ProbesStatementPTwo",
-        "ProbesPTwoDiffA",
-        "ProbesPThreeDiffC",
-        "ProbesPThreeVerdictD",
+        "ProbesPTwoEstimateA",
+        "ProbesPTwoEstimateCHigh",
+        "ProbesHeadFitFloor",
+        "ProbesHeadFitAxialSmallest",
+        "ProbesPThreeBoundBRuns",
+        "ProbesPThreeEstimateC",
+        "ProbesPThreeEstimateFMean",
     ):
-        assert f"\\newcommand{{\\{macro}}}{{not yet run}}" in numbers, macro
-    assert f"\\newcommand{{\\ProbesVerdictPThree}}{{{probe['predictions']['P3']['verdict']}}}" in numbers
-    assert r"\newcommand{\ProbesPThreeDiffA}{not yet run}" not in numbers
+        assert macro(name, "not yet run") in numbers, name
+    assert macro("ProbesVerdictPThree", probe["predictions"]["P3"]["verdict"]) in numbers
+    assert macro("ProbesPThreeBoundARuns", "not yet run") not in numbers
+    assert macro("ProbesPThreeEstimateBSeeds", "10") in numbers
+
+
+def test_a_summary_from_before_the_design_gives_no_probe_macro(tmp_path):
+    """The probe summary of the earlier design (no "design", comparisons instead of bounds): every probe macro,
+    its provenance included, reads 'not yet run', and the other files' macros are as before."""
+    results = make_results(tmp_path / "results")
+    probe = summary(results, "probes")
+    del probe["design"]
+    write(results / "probes" / "summary.json", probe)
+    numbers = macros.numbers(Results(results))
+    probe_lines = [line for line in numbers.splitlines() if line.startswith("\\newcommand{\\Probes")]
+    assert len(probe_lines) > 50 and all(line.endswith("{not yet run}") for line in probe_lines)
+    assert macro("DigitsEpochs", "30") in numbers

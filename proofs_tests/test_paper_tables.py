@@ -7,13 +7,29 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_paper_fakes import generated, make_results, paired, summary, table_row, with_ci, with_half_width, write
+from test_paper_fakes import (
+    cut_ci,
+    estimate_mean,
+    generated,
+    in_points,
+    interval,
+    make_results,
+    paired,
+    probe_tests,
+    sci,
+    summary,
+    table_row,
+    with_ci,
+    with_half_width,
+    write,
+)
 
 from paper import build
+from paper import tables as tables_module
 from paper.results import Results
 from paper.runs import short_name
 from paper.tex import tex
-from training import fashion_suite, models, probes
+from training import fashion_suite, head_fit, models, probe_suite, probes
 
 
 @pytest.fixture(scope="module")
@@ -89,63 +105,103 @@ def test_fashion_tables_hold_each_models_interval_corrected_difference_and_extra
     assert f"first {fashion_suite.EXTRA_IMAGES:,} test images" in extra
 
 
-def test_probe_tables_hold_each_models_interval(tables, full_results):
-    runs = summary(full_results, "probes")["runs"]
-    diagonal = tables["probes_diagonal.tex"]
-    model = "vit_commuting_mixed_rope_2D_8x8_probe_diagonal"
-    assert table_row(diagonal, "commuting mixed rope 2D 8x8").endswith(
-        " & " + with_ci(r["test_acc"] for r in runs if r["model"] == model) + r" \\"
-    )
-    assert table_row(diagonal, "commuting mixed rope 2D 8x8").startswith(
-        "commuting mixed rope 2D 8x8 & commuting mixed & 8 & "
-    )
-    assert table_row(diagonal, "no rope").startswith("no rope & none & -- & ")
-    transfer = tables["probes_transfer.tex"]
-    cells = table_row(transfer, "liere rope 2D 4x4").removesuffix(r" \\").split(" & ")
-    expected = [
-        with_half_width(r[key] if key == "test_acc" else r["extra_acc"][key] for r in runs if r["model"] == m)
-        for size, keys in [
-            ("probe_shift", ["test_acc", "moved by whole patches", "moved off the patch grid"]),
-            ("probe_extrapolate", ["test_acc", "12x12 grid", "16x16 grid"]),
-            ("probe_extrapolate_cls", ["test_acc", "12x12 grid", "16x16 grid"]),
-        ]
-        for m in [f"vit_liere_rope_2D_4x4_{size}"]
-        for key in keys
+def cells(text: str, first_cell: str) -> list[str]:
+    return table_row(text, first_cell).removesuffix(r" \\").split(" & ")
+
+
+def test_the_predictions_table_holds_each_check_recomputed_from_the_runs(tables, full_results):
+    probe = summary(full_results, "probes")
+    text = tables["probes_predictions.tex"]
+    assert r"\label{tab:probes-predictions}" in text and r"\textbf{P1}, \emph{holds}: A relative k x k design" in text
+    for pid, p in probe["predictions"].items():
+        assert f"\\textbf{{{pid}}}, \\emph{{{p['verdict']}}}: " in text, pid
+        assert "At the level of a model" not in text, "the statement in short: its first sentence"
+        for b in p["bounds"]:
+            scores = [r[b["score"]] for r in probe["runs"] if r["model"] in b["models"] and r[b["score"]] is not None]
+            row = cells(text, r"\raggedright " + tex(b["claim"]))
+            assert row == [
+                r"\raggedright " + tex(b["claim"]),
+                str(len(scores)),
+                sci(max(scores)) if scores else "--",
+                r"$\le$ $1.0\cdot 10^{-5}$",
+                b["verdict"],
+            ], b["claim"]
+    fit = probe["predictions"]["P2"]["head_fit"]
+    axial, mixed = ([kl["diagonal pair"] for kl in fit["fits"][d].values()] for d in ("axial", "mixed"))
+    checks = [line for line in text.splitlines() if "head" in line and "raggedright" in line]
+    assert [c.split(" & ")[1:] for c in checks] == [
+        ["3", sci(min(axial)), r"$\ge$ 0.693", "holds \\\\"],
+        ["2", sci(max(mixed)), "$<$ 0.693", "fails \\\\"],
     ]
-    assert cells == ["liere rope 2D 4x4", "no", *expected]
-
-    full = tables["probes_full.tex"]
-    for size in probes.SUITE:
-        assert f"\\label{{tab:{size.replace('_', '-')}}}" in full
-    model = "vit_weighted_rope_2D_axial_3x3_probe_shift"
-    shift = next(t for t in full.split(r"\end{table}") if r"\label{tab:probe-shift}" in t)
-    assert table_row(shift, "weighted rope 2D axial 3x3").startswith(
-        "weighted rope 2D axial 3x3 & "
-        + with_ci(r["test_acc"] for r in runs if r["model"] == model)
-        + " & "
-        + with_ci(r["extra_acc"]["moved by whole patches"] for r in runs if r["model"] == model)
-    )
 
 
-def test_probe_captions_give_the_architecture_the_runs_record(tables):
-    """Depth, patches and pooling come from each run's own result file (its model_config)."""
-    assert "The diagonal task (depth 1, mean pooling): " in tables["probes_diagonal.tex"]
-    full = tables["probes_full.tex"]
-    assert r"\texttt{probe\_shift} (depth 2, 2$\times$2 patches, mean pooling; 5 epochs)" in full
-    assert r"\texttt{probe\_extrapolate} (depth 2, mean pooling; 10 epochs)" in full
-    assert r"model size \texttt{probe\_extrapolate\_cls} (depth 2, class token; 10 epochs)" in full
+def test_the_head_fit_table_holds_every_heads_kl_and_the_floor(tables, full_results):
+    fit = summary(full_results, "probes")["predictions"]["P2"]["head_fit"]
+    text = tables["probes_head_fit.tex"]
+    assert r"\label{tab:probes-head-fit}" in text and "3 starts of 300 steps" in text and "width 48" in text
+    rows = 0
+    for design, variants in probe_suite.HEAD_FIT_VARIANTS.items():
+        for v in variants:
+            kl = fit["fits"][design][v]
+            expected = [design, v.replace("_", " "), *(sci(kl[t]) for t in head_fit.TARGETS)]
+            assert cells(text, design + " & " + v.replace("_", " ")) == expected, v
+            rows += 1
+    assert rows == 5
+    assert cells(text, r"\multicolumn{2}{l}{floor of an axial head (T11)}")[1:] == ["--", "--", "0.693"]
+    assert list(head_fit.TARGETS)[-1] == tables_module.DIAGONAL_PAIR and head_fit.TARGETS["diagonal pair"][1] > 0
 
 
-def test_prediction_tables_hold_each_comparison(tables, full_results):
+def test_the_estimates_table_holds_each_estimate_its_level_and_seeds(tables, full_results):
+    probe = summary(full_results, "probes")
+    text = tables["probes_estimates.tex"]
+    assert r"\label{tab:probes-estimates}" in text
+    assert r"at level 99.44\% (Bonferroni: a 95\% family level over the 9 intervals" in text
+    estimates = [e for p in probe["predictions"].values() for e in p["estimates"]]
+    assert len(estimates) == 9
+    for e in estimates:
+        assert e["difference"] == pytest.approx(estimate_mean(probe["runs"], e), abs=1e-12), e["claim"]
+        mean, low, high = in_points(e)
+        claim = r"\raggedright " + tex(e["claim"].replace("_", " ")).replace(" - ", " $-$ ")
+        assert cells(text, claim) == [claim, f"{mean} [{low}, {high}]", "10"], e["claim"]
+    assert "rope 2D axial 2x2 test accuracy & 6" in text, "a score alone is unsigned"
+    assert text.index(r"\textbf{P2}") < text.index("depth-1 diagonal") < text.index(r"\textbf{P3}")
+
+
+def test_the_full_probe_tables_hold_every_model_test_and_error(tables, full_results):
     runs = summary(full_results, "probes")["runs"]
-    for pid, p in summary(full_results, "probes")["predictions"].items():
-        text = tables[f"probes_{pid.lower()}.tex"]
-        assert f"\\label{{tab:{pid.lower()}}}" in text
-        for c in p["comparisons"]:
-            diff = paired(runs, c["a"], c["a_test"], c["b"], c["b_test"])
-            assert (
-                f"{tex(c['claim'])} & {diff} & {c['kind']} & {100 * c['margin']:g} & 5 & {c['verdict']} \\\\" in text
-            ), c["claim"]
+    full = tables["probes_full.tex"]
+    assert full.count(r"\begin{table}") == len(probe_suite.GROUPS)
+    for size, (task, variants, _, _) in probe_suite.GROUPS.items():
+        text = next(t for t in full.split(r"\end{table}") if f"\\label{{tab:{size.replace('_', '-')}}}" in t)
+        tests = ["test", *probe_tests(task)]
+        paired = task in probes.PAIRED
+        header = [line for line in text.splitlines() if line.startswith("model & ")][0]
+        assert header.count(" & ") == len(tests) + (2 if paired else 1), size
+        for v in variants:
+            mine = [r for r in runs if r["model"] == probe_suite.name(v, size)]
+            assert len(mine) == len(probe_suite.SEEDS)
+            accuracies = [cut_ci(r["test_acc"] if t == "test" else r["extra_acc"][t] for r in mine) for t in tests]
+            errors = ["export_error", "pair_error"] if paired else ["export_error"]
+            largest = [sci(max(r[key] for r in mine)) if mine[0][key] is not None else "--" for key in errors]
+            assert cells(text, v.replace("_", " ")) == [v.replace("_", " "), *accuracies, *largest], (size, v)
+    # Nine seeds at 1.00 and one at 0.97: a Student-t interval reaching above 100, cut there.
+    mine = [r["test_acc"] for r in runs if r["model"] == probe_suite.name(probe_suite.MIXED, "probe_quadrant_content")]
+    assert interval(mine)[2] > 100 and "mixed rope 2D 2x2 & 99.7 [99.0, 100.0] & " in full
+
+
+def test_probe_captions_give_the_architecture_and_recipe_the_runs_record(tables):
+    """Depth, patches, pooling and content tokens come from each run's own result file (its model_config)."""
+    full = tables["probes_full.tex"]
+    assert (
+        r"\texttt{probe\_diagonal\_content}, task \texttt{probe\_diagonal} (depth 1, mean pooling, content tokens "
+        "only; 20 epochs at learning rate 0.001)" in full
+    )
+    assert (
+        r"\texttt{probe\_quadrant}, task \texttt{probe\_quadrant} (depth 2, 2$\times$2 patches, mean pooling; 10"
+        in full
+    )
+    assert "(depth 2, 2$\\times$2 patches, mean pooling, content tokens only; 10 epochs at learning rate 0.003)" in full
+    assert "over 10 seeds, at the epoch of lowest validation loss" in full
 
 
 def test_bench_and_cifar_tables(tables):
@@ -159,8 +215,22 @@ def test_bench_and_cifar_tables(tables):
 
 def test_without_per_run_files_the_probe_tables_name_them(results):
     shutil.rmtree(results / "probes" / "probe_diagonal")
-    text = build.render(build.TABLES["probes_diagonal"], Results(results))
-    assert text.startswith("Not yet run:") and "per-run file" in text and "probe\\_diagonal runs" in text
+    text = build.render(build.TABLES["probes_full"], Results(results))
+    assert text.startswith("Not yet run:") and "per-run file" in text and "probe\\_diagonal\\_content runs" in text
+    assert not build.render(build.TABLES["probes_predictions"], Results(results)).startswith("Not yet run")
+
+
+def test_a_probe_summary_from_before_the_design_says_not_yet_run(results, tmp_path, monkeypatch):
+    """The earlier design's summary (comparisons, no design): every probe table says so, the others are built."""
+    probe = summary(results, "probes")
+    del probe["design"]
+    write(results / "probes" / "summary.json", probe)
+    out = tmp_path / "paper"
+    assert build_tables(results, out, monkeypatch) == 0
+    for name in ("probes_predictions", "probes_head_fit", "probes_estimates", "probes_full"):
+        text = generated(out, f"{name}.tex")
+        assert text.startswith("Not yet run:") and "probes/summary.json quotes no design" in text, name
+    assert not generated(out, "digits.tex").startswith("Not yet run")
 
 
 def test_an_old_digits_summary_still_gives_its_tables(results, tmp_path, monkeypatch):
@@ -191,12 +261,11 @@ def test_a_summary_without_a_model_size_says_so(results, tmp_path, monkeypatch):
     digits["runs"] = [r for r in digits["runs"] if models.size_of(r["model"]) == "digits"]
     write(results / "digits" / "summary.json", digits)
     probe = summary(results, "probes")
-    probe["runs"] = [r for r in probe["runs"] if models.size_of(r["model"]) != "probe_shift"]
+    probe["runs"] = [r for r in probe["runs"] if models.size_of(r["model"]) != "probe_quadrant"]
     write(results / "probes" / "summary.json", probe)
     out = tmp_path / "paper"
     assert build_tables(results, out, monkeypatch) == 0
     assert "holds no matched\\_digits models" in generated(out, "digits_matched.tex")
     assert r"\newcommand{\DigitsMatchedSeeds}{not yet run}" in generated(out, "numbers.tex")
-    transfer = generated(out, "probes_transfer.tex")
-    assert "probe\\_shift" not in transfer and "probe\\_extrapolate\\_cls" in transfer
-    assert "tab:probe-shift" not in generated(out, "probes_full.tex")
+    full = generated(out, "probes_full.tex")
+    assert "tab:probe-quadrant}" not in full and "tab:probe-quadrant-content}" in full

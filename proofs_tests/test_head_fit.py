@@ -28,3 +28,28 @@ def test_an_axial_head_stays_above_the_mutual_information_of_the_diagonal_pair(v
 def test_a_mixed_head_goes_below_that_floor():
     reached = head_fit.fit("mixed_rope_2D_2x2", DIAGONAL_PAIR, starts=1, steps=300)
     assert reached < 0.1 * math.log(2), reached
+
+
+@pytest.mark.parametrize(
+    "fits, verdicts",
+    [
+        ({"control": 0.01, "axial": 1.2, "mixed": 0.001}, ["holds", "holds", "holds"]),
+        # the fit could not shape even a product pattern: nothing is shown either way
+        ({"control": 0.5, "axial": 1.2, "mixed": 0.9}, ["undecided", "undecided", "undecided"]),
+        # an axial head below the floor refutes T11 or its implementation, whatever the control
+        ({"control": 0.5, "axial": 0.5, "mixed": 0.001}, ["undecided", "fails", "holds"]),
+        ({"control": 0.01, "axial": 1.2, "mixed": 0.8}, ["holds", "holds", "fails"]),
+    ],
+)
+def test_the_tables_checks_follow_the_fits_and_their_control(monkeypatch, fits, verdicts):
+    def fake_fit(variant, cells, starts, **options):
+        if cells == head_fit.TARGETS[head_fit.CONTROL][0]:
+            return fits["control"]
+        if cells == DIAGONAL_PAIR:
+            return fits["axial" if "axial" in variant and "mixed" not in variant else "mixed"]
+        return 0.3
+
+    monkeypatch.setattr(head_fit, "fit", fake_fit)
+    table = head_fit.table({"axial": ("rope_2D_axial_2x2",), "mixed": ("mixed_rope_2D_2x2",)}, starts=1)
+    assert [c["verdict"] for c in table["checks"]] == verdicts
+    assert table["floor"] == math.log(2) and set(table["fits"]["axial"]["rope_2D_axial_2x2"]) == set(head_fit.TARGETS)

@@ -13,6 +13,8 @@ from paper.results import Results
 from paper.tex import short_commit, tex
 from training import fashion_suite, probe_suite
 
+FAMILY = sum(map(len, probe_suite.estimates().values()))  # the probe suite's Bonferroni m
+
 
 @pytest.fixture(scope="module")
 def full_results(tmp_path_factory) -> Path:
@@ -55,7 +57,8 @@ def test_the_probe_macros_hold_each_predictions_bounds_and_estimates(numbers, fu
     assert macro("ProbesHeadFitMixedLargest", sci(max(pair["mixed"]))) in numbers
     assert macro("ProbesHeadFitFloor", "0.693") in numbers and macro("ProbesHeadFitStarts", "3") in numbers
     # The bounds: P1 on every relative run, none unmeasured; P3 with the extrapolation pairs never measured.
-    assert macro("ProbesPOneBoundARuns", str(len(probe_suite.SEEDS) * 9)) in numbers
+    relative = probe_suite.bounds()["P1"][0].models
+    assert len(relative) == 12 and macro("ProbesPOneBoundARuns", str(len(probe_suite.SEEDS) * len(relative))) in numbers
     assert macro("ProbesPThreeBoundBRuns", "0") in numbers and macro("ProbesPThreeBoundBLargest", "--") in numbers
 
 
@@ -76,8 +79,8 @@ def test_the_macros_hold_the_counts_and_provenance_of_each_file(numbers, full_re
         ("DigitsEquivalenceReference", "mixed rope 2D 2x2"),
         ("DigitsEquivalenceCompared", str(len(eq))),
         ("DigitsEquivalenceEquivalent", str(sum(c["verdict"] == "holds" for c in eq.values()))),
-        ("ProbesRuns", "120"),
-        ("ProbesModels", "12"),
+        ("ProbesRuns", str(len(probe_suite.SEEDS) * sum(len(g[1]) for g in probe_suite.GROUPS.values()))),
+        ("ProbesModels", str(sum(len(g[1]) for g in probe_suite.GROUPS.values()))),
         ("ProbesSeeds", "10"),
         ("ProbesWallMinutes", "90"),
         ("ProbesEpochsDiagonalContent", "20"),
@@ -85,8 +88,8 @@ def test_the_macros_hold_the_counts_and_provenance_of_each_file(numbers, full_re
         ("ProbesEpochsQuadrant", "10"),
         ("ProbesEpochsQuadrantContent", "10"),
         ("ProbesLrExtrapolateContent", "0.003"),
-        ("ProbesFamily", "9"),
-        ("ProbesLevel", "99.44"),
+        ("ProbesFamily", str(FAMILY)),
+        ("ProbesLevel", f"{100 * (1 - 0.05 / FAMILY):.2f}".rstrip("0").rstrip(".")),
         ("ProbesFamilyLevel", "95"),
         ("ProbesExact", r"$1.0\cdot 10^{-5}$"),
         ("ProbesDesignCommit", tex(short_commit(probe_suite.design()["commit"]))),

@@ -29,7 +29,7 @@ from paper import tables as tables_module
 from paper.results import Results
 from paper.runs import short_name
 from paper.tex import tex
-from training import fashion_suite, head_fit, models, probe_suite, probes
+from training import fashion_suite, head_fit, models, probe_suite
 
 
 @pytest.fixture(scope="module")
@@ -123,13 +123,15 @@ def test_the_predictions_table_holds_each_check_recomputed_from_the_runs(tables,
                 r"\raggedright " + tex(b["claim"]),
                 str(len(scores)),
                 sci(max(scores)) if scores else "--",
-                r"$\le$ $1.0\cdot 10^{-5}$",
+                r"$\le$ " + tables_module.sci(b["tol"]),
                 b["verdict"],
             ], b["claim"]
     fit = probe["predictions"]["P2"]["head_fit"]
     axial, mixed = ([kl["diagonal pair"] for kl in fit["fits"][d].values()] for d in ("axial", "mixed"))
     checks = [line for line in text.splitlines() if "head" in line and "raggedright" in line]
+    control = max(kl[head_fit.CONTROL] for d in fit["fits"].values() for kl in d.values())
     assert [c.split(" & ")[1:] for c in checks] == [
+        ["5", sci(control), "$<$ " + sci(head_fit.CONTROL_KL), "holds \\\\"],
         ["3", sci(min(axial)), r"$\ge$ 0.693", "holds \\\\"],
         ["2", sci(max(mixed)), "$<$ 0.693", "fails \\\\"],
     ]
@@ -155,9 +157,11 @@ def test_the_estimates_table_holds_each_estimate_its_level_and_seeds(tables, ful
     probe = summary(full_results, "probes")
     text = tables["probes_estimates.tex"]
     assert r"\label{tab:probes-estimates}" in text
-    assert r"at level 99.44\% (Bonferroni: a 95\% family level over the 9 intervals" in text
     estimates = [e for p in probe["predictions"].values() for e in p["estimates"]]
-    assert len(estimates) == 9
+    m = len(estimates)
+    assert m == sum(map(len, probe_suite.estimates().values())) and m >= 8
+    level = f"{100 * (1 - 0.05 / m):.2f}".rstrip("0").rstrip(".")
+    assert rf"at level {level}\% (Bonferroni: a 95\% family level over the {m} intervals" in text
     for e in estimates:
         assert e["difference"] == pytest.approx(estimate_mean(probe["runs"], e), abs=1e-12), e["claim"]
         mean, low, high = in_points(e)
@@ -174,7 +178,7 @@ def test_the_full_probe_tables_hold_every_model_test_and_error(tables, full_resu
     for size, (task, variants, _, _) in probe_suite.GROUPS.items():
         text = next(t for t in full.split(r"\end{table}") if f"\\label{{tab:{size.replace('_', '-')}}}" in t)
         tests = ["test", *probe_tests(task)]
-        paired = task in probes.PAIRED
+        paired = any(r.get("pair_error") is not None for r in runs if models.size_of(r["model"]) == size)
         header = [line for line in text.splitlines() if line.startswith("model & ")][0]
         assert header.count(" & ") == len(tests) + (2 if paired else 1), size
         for v in variants:

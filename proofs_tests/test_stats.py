@@ -173,6 +173,13 @@ def test_a_bound_holds_on_every_run_or_fails_on_one():
     assert unmeasured["verdict"] == "undecided" and unmeasured["unmeasured"] == 1 and unmeasured["largest"] is None
     diverged = [*rows, {"model": "a", "seed": 2, "pair_error": math.nan}]
     assert stats.check_bound(diverged, stats.Bound("a is exact", ("a",), "pair_error", 1e-5))["verdict"] == "fails"
+    # some runs of the models unscored, or failed: every run is not shown, so undecided (unless one exceeds)
+    partly = [*rows, {"model": "a", "seed": 2}]
+    out = stats.check_bound(partly, stats.Bound("a is exact", ("a",), "pair_error", 1e-5))
+    assert out["verdict"] == "undecided" and out["unmeasured"] == 1 and out["runs"] == 2
+    out = stats.check_bound(rows, stats.Bound("a is exact", ("a",), "pair_error", 1e-5), failed=1)
+    assert out["verdict"] == "undecided" and out["unmeasured"] == 1
+    assert stats.check_bound(partly, stats.Bound("a, b exact", ("a", "b"), "pair_error", 1e-5))["verdict"] == "fails"
 
 
 def test_an_estimate_gives_an_interval_and_no_verdict():

@@ -41,12 +41,14 @@ def head(short: bool = False) -> str | None:
     return _git("rev-parse", *(["--short"] if short else []), "HEAD")
 
 
-def last_change(path: Path) -> str:
-    """The last commit that changed ``path`` (a pre-registered design), flagged when it has changed since."""
-    commit = _git("log", "-1", "--format=%H", "--", str(path))
+def last_change(*paths: Path) -> str:
+    """The last commit that changed any of ``paths`` (a pre-registered design and the code it names), flagged
+    when one has changed since."""
+    names = [str(p) for p in paths]
+    commit = _git("log", "-1", "--format=%H", "--", *names)
     if not commit:
         return "unknown (not a git checkout, or the file is not committed)"
-    return commit + (DIRTY if _git("status", "--porcelain", "--", str(path)) else "")
+    return commit + (DIRTY if _git("status", "--porcelain", "--", *names) else "")
 
 
 def git_commit(code: Sequence[str] = CODE) -> str:

@@ -203,21 +203,26 @@ class Bound:
     tol: float
 
 
-def check_bound(rows: list[dict], b: Bound) -> dict:
-    """holds when every run of the models has the score within the bound, fails when one exceeds it (or is
-    not finite), undecided when no run has the score."""
+def check_bound(rows: list[dict], b: Bound, failed: int = 0) -> dict:
+    """fails when a run of the models exceeds the bound (or its score is not finite); holds when every one of
+    their runs has the score within it; undecided when no run has the score, or when some runs lack it or
+    ``failed`` of them did not finish: a claim about every run is not shown by some."""
     values = [r.get(b.score) for r in rows if r["model"] in b.models]
     measured = [float(v) for v in values if v is not None]
     # A run whose score is not finite (it diverged) is not within any bound.
     worst = None if not measured else math.inf if not all(map(math.isfinite, measured)) else max(measured)
-    verdict = "undecided" if worst is None else "holds" if worst <= b.tol else "fails"
+    missing = len(values) - len(measured) + failed
+    if worst is not None and worst > b.tol:
+        verdict = "fails"
+    else:
+        verdict = "undecided" if worst is None or missing else "holds"
     return {
         "claim": b.claim,
         "models": list(b.models),
         "score": b.score,
         "tol": b.tol,
         "runs": len(measured),
-        "unmeasured": len(values) - len(measured),
+        "unmeasured": missing,
         "largest": worst if worst is None or math.isfinite(worst) else "not finite",  # strict JSON has no inf
         "verdict": verdict,
     }

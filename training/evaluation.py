@@ -40,8 +40,9 @@ def accuracy(model: ViT, test: ExtraTest, splits: data.Splits, amp: bool = False
 
 @torch.no_grad()
 def pair_error(model: ViT, a: ExtraTest, b: ExtraTest, splits: data.Splits) -> float:
-    """max |logits on a - logits on b| / max |logits on a|, image by image: how far the model is from giving two
-    tests of the same layouts (moved, or cropped) the same outputs; 0 up to rounding where the theory says so.
+    """max |logits on a - logits on b| over every image and class, over max |logits on a|: how far the model is
+    from giving two tests of the same layouts (moved, or cropped, image i of a with image i of b) the same
+    outputs; 0 up to rounding where the theory says so.
 
     In float64 (on a copy of the model): the claim is about the function the trained weights define, and
     float32's rounding of the larger rotation angles (about 1e-6 of the logits) would blur it."""

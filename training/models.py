@@ -19,6 +19,7 @@ the seed's 11 rows (same names, with true grid coordinates) plus the families th
   axial design splits its planes evenly between the axes).
 * `probe_quadrant`, `probe_quadrant_content`: the translation task with a held-out quadrant (2x2
   patches, mean pooling), with the blank tokens in attention, and out of it (content only).
+* `probe_extrapolate`: the extrapolation task with the blank tokens in attention (depth 2, mean pooling).
 
 How a head tiles into blocks and whether positions are normalised to [0, 1] are the
 families' own facts (rope_blocks: ``tiling_blocks``, ``unit_positions``).
@@ -68,6 +69,7 @@ SIZES = {
     "probe_extrapolate_content": Size(
         depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean", content_only=True
     ),
+    "probe_extrapolate": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, pool="mean"),
     "probe_quadrant": Size(depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean"),
     "probe_quadrant_content": Size(
         depth=2, heads=2, min_dim_head=24, dropout=0.0, matched=True, patch_size=2, pool="mean", content_only=True

@@ -11,9 +11,9 @@ from .suites import Group
 
 
 def fmt_ci(values) -> str:
-    """'mean [low, high]' (95% interval over seeds); the mean alone for one seed."""
+    """'mean [low, high]' of accuracies (95% interval over seeds, cut to [0, 1]); the mean alone for one seed."""
     mean, low, high = stats.mean_ci(values)
-    return f"{mean:.4f}" if math.isnan(low) else f"{mean:.4f} [{low:.4f}, {high:.4f}]"
+    return f"{mean:.4f}" if math.isnan(low) else f"{mean:.4f} [{max(low, 0.0):.4f}, {min(high, 1.0):.4f}]"
 
 
 def fmt_difference(c: dict) -> str:
@@ -59,7 +59,9 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
                 f"| {_largest(errors)} | {_largest(exports)} | {_largest(pairs)} |"
             )
         parts.append(
-            f"Size {ModelId.parse(g.models[0]).size}, trained on {g.dataset} for {g.epochs} epochs, seeds "
+            f"Size {ModelId.parse(g.models[0]).size}, trained on {g.dataset} for {g.epochs} epochs"
+            + (f" at learning rate {g.lr:g}" if g.lr else "")
+            + ", seeds "
             f"{', '.join(map(str, g.seeds))} (accuracy: mean [95% interval over seeds]):\n\n" + "\n".join(lines)
         )
     if "equivalence" in analysis and analysis["equivalence"]["comparisons"]:
@@ -67,7 +69,7 @@ def summary_text(suite: str, rows: list[dict], groups: list[Group], analysis: di
         level = eq["comparisons"][0].get("level", stats.LEVEL)
         # The design's number of comparisons, which a partial run may not all have made.
         correction = (
-            "" if level == stats.LEVEL else f", Bonferroni-corrected for {round(0.05 / (1 - level))} comparisons"
+            "" if level == stats.LEVEL else f", Bonferroni-corrected for {stats.bonferroni_family(level)} comparisons"
         )
         lines = [
             f"Each matched model against {eq['reference']}: paired difference of test accuracy "
@@ -117,7 +119,8 @@ def _head_fit_text(fit: dict) -> str:
     lines = [
         f"One head of width {fit['dim_head']}, query at the centre of a {fit['grid']}x{fit['grid']} grid, fixed "
         f"content; lowest KL over {fit['starts']} start{'s' if fit['starts'] != 1 else ''} of {fit['steps']} "
-        f"Adam steps (floor for axial heads on the diagonal pair: log 2 = {fit['floor']:.4f}):",
+        f"Adam steps (floor for axial heads on the diagonal pair: log 2 = {fit['floor']:.4f})"
+        + (", the quick fit of a quick or partial suite:" if fit.get("quick") else ":"),
         "",
         "| design | model | " + " | ".join(targets) + " |",
         "| --- " * (2 + len(targets)) + "|",

@@ -94,7 +94,7 @@ def run_zoo(zoo: Zoo, command: str) -> int:
 
 def write_summary(zoo: Zoo, command: str, rows: list[dict], failures: list[dict], seconds: float) -> None:
     # Only the suite's own groups get the full analysis (probes: the minutes-long head-level fit).
-    analysis = analyse(zoo.suite, rows, quick=list(zoo.groups) != suite_groups(zoo.suite, quick=False))
+    analysis = analyse(zoo.suite, rows, list(zoo.groups) != suite_groups(zoo.suite, quick=False), failures)
     text = summary_text(zoo.suite, rows, list(zoo.groups), analysis)
     print("\n" + text)
     device = provenance.device_description(processes=zoo.jobs, threads=1) + ", one run per process"
@@ -234,7 +234,7 @@ def _score_spec(tests: dict[str, ExtraTest], amp: bool, wanted: dict) -> dict:
     }
 
 
-def analyse(suite: str, rows: list[dict], quick: bool = False) -> dict:
+def analyse(suite: str, rows: list[dict], quick: bool = False, failures: list[dict] = ()) -> dict:
     """digits, fashion: every model against RoPE-Mixed; probes: the predictions' comparisons and verdicts."""
     if suite == "fashion":
         done = [stats.compare(rows, c) for c in fashion_suite.comparisons()]
@@ -264,7 +264,7 @@ def analyse(suite: str, rows: list[dict], quick: bool = False) -> dict:
             for name in others
         ]
         return {"equivalence": {"reference": REFERENCE, "margin": EQUIVALENCE_MARGIN, "comparisons": comparisons}}
-    return analyse_probes(rows, quick)
+    return analyse_probes(rows, quick, failures)
 
 
 @functools.cache  # deterministic, and minutes long at the record's settings
@@ -274,14 +274,15 @@ def _head_fit(quick: bool) -> dict:
     return head_fit.table(probe_suite.HEAD_FIT_VARIANTS, starts=probe_suite.HEAD_FIT_STARTS)
 
 
-def analyse_probes(rows: list[dict], quick: bool) -> dict:
+def analyse_probes(rows: list[dict], quick: bool, failures: list[dict] = ()) -> dict:
     """The probe suite's predictions (training/probe_suite.py): the exact bounds and the head-level checks give
-    verdicts; the measured intervals have none."""
+    verdicts; the measured intervals have none. ``quick``: the head-level fit with one short start (a quick or
+    partial suite), said in the summary."""
     bounds, estimates = probe_suite.bounds(), probe_suite.estimates()
-    fit = _head_fit(quick)
+    fit = {**_head_fit(quick), "quick": quick}
     predictions = {}
     for pid, statement in probe_suite.STATEMENTS.items():
-        exact = [stats.check_bound(rows, b) for b in bounds.get(pid, [])]
+        exact = [stats.check_bound(rows, b, sum(f["model"] in b.models for f in failures)) for b in bounds.get(pid, [])]
         checks = exact + (fit["checks"] if pid == "P2" else [])
         predictions[pid] = {
             "statement": statement,

@@ -25,7 +25,7 @@ needs_latex = pytest.mark.skipif(
     reason="needs latexmk and pdftotext: `make test` installs texlive-latex-base, "
     "texlive-latex-recommended, latexmk and poppler-utils",
 )
-MAIN_TEXT_PAGES = 10
+MAIN_TEXT_PAGES = 9
 
 
 def build(results: Path, out: Path, *flags) -> int:

@@ -437,14 +437,6 @@ def cut_ci(values) -> str:
     return f"{mean:.1f} [{max(low, 0.0):.1f}, {min(high, 100.0):.1f}]"
 
 
-def sci(x: float) -> str:
-    """How the paper prints an error or a KL divergence: three digits, or a power of ten when small."""
-    if x == 0 or 1e-3 <= abs(x) < 1e3:
-        return f"{x:.3g}"
-    mantissa, exponent = f"{x:.1e}".split("e")
-    return f"${mantissa}\\cdot 10^{{{int(exponent)}}}$"
-
-
 def table_row(text: str, first_cell: str) -> str:
     rows = [line for line in text.splitlines() if line.startswith(first_cell + " & ")]
     assert len(rows) == 1, (first_cell, rows)

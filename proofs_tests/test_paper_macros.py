@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from test_paper_fakes import estimate_mean, in_points, make_results, sci, summary, write
+from test_paper_fakes import estimate_mean, in_points, make_results, summary, write
 
 from paper import macros
 from paper.results import Results
-from paper.tex import short_commit, tex
+from paper.tex import sci, short_commit, tex
 from training import fashion_suite, probe_suite
 
 FAMILY = sum(map(len, probe_suite.estimates().values()))  # the probe suite's Bonferroni m

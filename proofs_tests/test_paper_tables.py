@@ -16,7 +16,6 @@ from test_paper_fakes import (
     make_results,
     paired,
     probe_tests,
-    sci,
     summary,
     table_row,
     with_ci,
@@ -28,7 +27,7 @@ from paper import build
 from paper import tables as tables_module
 from paper.results import Results
 from paper.runs import short_name
-from paper.tex import tex
+from paper.tex import sci, tex
 from training import fashion_suite, head_fit, models, probe_suite
 
 
@@ -123,7 +122,7 @@ def test_the_predictions_table_holds_each_check_recomputed_from_the_runs(tables,
                 r"\raggedright " + tex(b["claim"]),
                 str(len(scores)),
                 sci(max(scores)) if scores else "--",
-                r"$\le$ " + tables_module.sci(b["tol"]),
+                r"$\le$ " + sci(b["tol"]),
                 b["verdict"],
             ], b["claim"]
     fit = probe["predictions"]["P2"]["head_fit"]

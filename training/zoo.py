@@ -235,7 +235,8 @@ def _score_spec(tests: dict[str, ExtraTest], amp: bool, wanted: dict) -> dict:
 
 
 def analyse(suite: str, rows: list[dict], quick: bool = False, failures: list[dict] = ()) -> dict:
-    """digits, fashion: every model against RoPE-Mixed; probes: the predictions' comparisons and verdicts."""
+    """digits, fashion: every model against RoPE-Mixed; probes: the predictions' bounds, head-level checks and
+    intervals (analyse_probes)."""
     if suite == "fashion":
         done = [stats.compare(rows, c) for c in fashion_suite.comparisons()]
         reference = fashion_suite.names((fashion_suite.REFERENCE,))[0]
